@@ -1,0 +1,147 @@
+#pragma once
+// Settings: the whole validated configuration, built once at start-up from the TOML file, the
+// environment and command-line flags, then immutable and shared read-only by every thread.
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/database_url.hpp"
+#include "config/duration.hpp"
+
+namespace pgvigil {
+
+struct DatabaseSettings {
+  std::string url_env;  // name of the env variable the URL came from ("" when from `url`)
+  ConnParams conn;      // parsed URL plus application_name
+  std::string application_name = "pgvigil";
+  Millis connect_timeout{5000};  // overall deadline for one connect, all hosts/IPs included
+};
+
+struct PoolSettings {
+  int size = 1;                     // 1..4
+  Millis max_lifetime{3600'000};    // jittered by up to 10% downwards per connection
+  Millis idle_timeout{240'000};     // close a connection unused this long (< Neon's 5 min)
+  Millis validate_after{30'000};    // validate (empty query) a connection idle longer than this
+  Millis backoff_initial{500};      // reconnect backoff, exponential with full jitter
+  Millis backoff_max{30'000};
+  Millis misconfigured_backoff{60'000};  // retry pace after auth/config errors
+};
+
+struct ProbeSettings {
+  Millis interval{10'000};
+  Millis timeout{2000};  // hard deadline for the probe query
+  int failure_threshold = 3;
+  int success_threshold = 1;
+  Millis degraded_latency{500};
+};
+
+struct HttpSettings {
+  std::string listen = "0.0.0.0:9188";  // HOST:PORT
+  bool readyz_requires_db = false;       // /readyz follows the DB-gated state when true
+  bool startupz_requires_probe = false;  // /startupz waits for the first finished probe
+  Millis shutdown_timeout{5000};         // bound on graceful shutdown
+  int threads = 8;
+};
+
+enum class LogFormat { kLogfmt, kJson };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct LogSettings {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kLogfmt;
+};
+
+enum class QueryTextMode { kObfuscated, kNone, kRaw };
+
+struct SamplingSettings {
+  bool enabled = true;
+  Millis statements_interval{60'000};
+  Millis activity_interval{15'000};
+  Millis slow_threshold{1000};
+  Millis cooldown{300'000};  // one long-running sample per fingerprint per window
+  int top_n = 20;
+  QueryTextMode query_text = QueryTextMode::kObfuscated;
+  int max_query_length = 2048;
+  Millis statement_timeout{5000};
+  int text_cache_size = 1000;
+  int top_n_labels = 0;  // opt-in: expose at most N fingerprints as labels
+};
+
+struct TracingSettings {
+  std::string otlp_endpoint;  // empty = export off
+  std::map<std::string, std::string> headers;  // values resolved ("env:NAME" read at start-up)
+  double sample_ratio = 1.0;
+  int buffer_spans = 512;
+  std::string service_name = "pgvigil";
+  Millis export_interval{5000};
+  Millis export_timeout{10'000};
+  int queue_spans = 2048;
+};
+
+enum class NeonMode { kAuto, kOn, kOff };
+enum class IdlePolicy { kAllowSuspend, kKeepAwake };
+
+struct NeonSettings {
+  NeonMode mode = NeonMode::kAuto;
+  IdlePolicy idle_policy = IdlePolicy::kAllowSuspend;
+  Millis suspend_after{60'000};
+  std::string api_url = "https://console.neon.tech/api/v2";
+  std::string api_key_env = "NEON_API_KEY";
+  std::string project_id;
+  std::string endpoint_id;  // "" = derived from the host
+  Millis api_poll_interval{30'000};
+  Millis wake_timeout{15'000};
+  std::optional<Millis> wake_check_interval;  // off by default
+  std::string sampling_url;                   // optional direct host for sampling
+  bool allow_insecure_tls = false;            // permit sslmode weaker than require on Neon
+};
+
+struct Settings {
+  std::string config_path;  // "" when running on defaults
+  DatabaseSettings database;
+  PoolSettings pool;
+  ProbeSettings probe;
+  HttpSettings http;
+  LogSettings log;
+  SamplingSettings sampling;
+  TracingSettings tracing;
+  NeonSettings neon;
+};
+
+// A start-up error. what() is one line naming file:line:column (when known), the key, the
+// problem and the allowed values, e.g.
+// "pgvigil.toml:7:11: probe.timeout: \"2x\" is not a duration; use e.g. \"250ms\", \"10s\", \"1h\"".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CliOptions {
+  std::string config_path;        // --config PATH ("" = no file: defaults + environment)
+  std::optional<std::string> listen;     // --listen HOST:PORT
+  std::optional<std::string> log_level;  // --log-level debug|info|warn|error
+  bool check_config = false;      // --check-config
+  bool version = false;           // --version
+  bool help = false;              // --help
+};
+
+// Parses argv. Throws ConfigError on unknown flags or missing values.
+CliOptions ParseCommandLine(int argc, const char* const* argv);
+
+// Looks up an environment variable; injectable for tests.
+using EnvLookup = std::optional<std::string> (*)(const char* name);
+std::optional<std::string> ProcessEnv(const char* name);
+
+// Builds Settings: file (if any), then env (URL from database.url, else database.url_env, else
+// PGVIGIL_DATABASE_URL, else DATABASE_URL), then flags. Throws ConfigError.
+Settings LoadSettings(const CliOptions& cli, EnvLookup env = &ProcessEnv);
+
+// Same, from TOML text (for tests and the fuzzer); `source_name` is used in messages.
+Settings LoadSettingsFromString(std::string_view toml_text, std::string_view source_name,
+                                const CliOptions& cli, EnvLookup env = &ProcessEnv);
+
+const char* LogLevelName(LogLevel level);
+
+}  // namespace pgvigil

@@ -1,0 +1,77 @@
+#pragma once
+// Connection: one libpq connection driven through the non-blocking API so that every call has a
+// hard deadline. A server that stops answering (SIGSTOP, blackhole) costs at most the deadline;
+// on a missed deadline the connection is marked broken and must be dropped (we do not PQcancel,
+// whose round trip can itself hang on a frozen server).
+// Not thread-safe: owned by one thread (the scheduler) at a time. Movable, not copyable.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/database_url.hpp"
+#include "db/db_error.hpp"
+
+namespace pgvigil {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// RAII PGresult with typed accessors.
+class QueryResult {
+ public:
+  explicit QueryResult(PGresult* res) : res_(res, &PQclear) {}
+  int Rows() const { return PQntuples(res_.get()); }
+  int Columns() const { return PQnfields(res_.get()); }
+  bool IsNull(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
+  std::string Text(int row, int col) const;    // "" for NULL
+  std::string ColumnName(int col) const;
+  int ColumnIndex(const char* name) const;     // -1 when absent
+  std::optional<long long> Int(int row, int col) const;
+  std::optional<double> Double(int row, int col) const;
+  const PGresult* raw() const { return res_.get(); }
+
+ private:
+  std::unique_ptr<PGresult, decltype(&PQclear)> res_;
+};
+
+template <typename T>
+struct DbResult {  // a value or a DbError
+  std::optional<T> value;
+  std::optional<DbError> error;
+  bool ok() const { return value.has_value(); }
+};
+
+class Connection {
+ public:
+  // Connects within `deadline` (overall, across all hosts/addresses). Never blocks past it
+  // (except DNS resolution inside libpq, which the caller bounds by using IPs or a fast resolver).
+  static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline);
+
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+  ~Connection();
+
+  // Runs one statement with the extended protocol and the unnamed statement (pooler-safe),
+  // text parameters, text results. On a missed deadline returns kTimeout and marks broken.
+  // With several statements or results, the last result is returned.
+  DbResult<QueryResult> Exec(const std::string& sql, const std::vector<std::string>& params,
+                             SteadyTime deadline);
+  DbResult<QueryResult> Exec(const std::string& sql, SteadyTime deadline) {
+    return Exec(sql, {}, deadline);
+  }
+
+  bool broken() const;  // a deadline was missed or the socket failed: discard it
+  int backend_pid() const;
+  int server_version() const;  // PQserverVersion
+  std::string parameter(const char* name) const;  // PQparameterStatus, "" when unknown
+
+ private:
+  Connection() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgvigil

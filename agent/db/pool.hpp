@@ -1,0 +1,86 @@
+#pragma once
+// Pool: a tiny set (1..4) of libpq connections for pgvigil's own queries. Connect deadline,
+// max lifetime with jitter, idle close, validation of connections that sat idle, discard on
+// connection-level errors, reconnect backoff (exponential + full jitter; slower after a
+// misconfiguration so a wrong password never becomes a connection storm).
+// Not thread-safe: owned and used only by the scheduler thread; Stats() is copied into snapshots.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "db/backoff.hpp"
+#include "db/connection.hpp"
+
+namespace pgvigil {
+
+struct PoolStats {
+  int max_size = 0;
+  int open = 0;       // connections currently open (idle + busy)
+  int idle = 0;
+  int busy = 0;       // checked out
+  int waiting = 0;    // always 0: one thread uses the pool (kept for the /health shape)
+  std::uint64_t opened_total = 0;
+  std::map<std::string, std::uint64_t> closed_total;          // reason: lifetime|idle|broken|shutdown
+  std::map<std::string, std::uint64_t> connect_errors_total;  // ErrorKindName
+  std::optional<std::string> last_connect_error;              // scrubbed message
+  double last_connect_seconds = 0;
+  bool backing_off = false;
+};
+
+// What happened when a lease was obtained: useful for spans and the cold-start logic.
+struct ConnectInfo {
+  bool new_connection = false;
+  std::chrono::nanoseconds connect_duration{0};
+};
+
+class Pool {
+ public:
+  using Clock = std::function<SteadyTime()>;
+  Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock = {});
+  ~Pool();
+
+  class Lease {  // a checked-out connection; return it with Pool::Release
+   public:
+    Connection& conn() { return *conn_; }
+    const ConnectInfo& info() const { return info_; }
+   private:
+    friend class Pool;
+    Connection* conn_ = nullptr;
+    int slot_ = -1;
+    ConnectInfo info_;
+  };
+
+  // Returns an idle connection (validated first if it sat idle longer than validate_after)
+  // or opens a new one within min(deadline, now + connect_timeout). While backing off after a
+  // failed connect it returns the last error at once without touching the network.
+  DbResult<Lease> Acquire(SteadyTime deadline);
+  // Gives the connection back; it is closed when broken or past its lifetime.
+  void Release(Lease lease);
+  // Closes idle connections past idle_timeout or max_lifetime. Call on every scheduler tick.
+  void Maintain();
+  // Closes everything (reason "shutdown" unless given) and resets backoff.
+  void CloseAll(const std::string& reason = "shutdown");
+  // Time at which the next connect attempt is allowed (now when not backing off).
+  SteadyTime NextConnectAllowed() const;
+  PoolStats Stats() const;
+
+ private:
+  struct Slot;
+  SteadyTime Now() const;
+  PoolSettings settings_;
+  ConnParams params_;
+  Millis connect_timeout_;
+  Clock clock_;
+  std::vector<Slot> slots_;
+  Backoff backoff_;
+  SteadyTime next_connect_allowed_{};
+  std::optional<DbError> last_connect_error_;
+  PoolStats stats_;
+};
+
+}  // namespace pgvigil

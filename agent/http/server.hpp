@@ -1,0 +1,68 @@
+#pragma once
+// HttpServer: cpp-httplib server for the Kubernetes probes, /health, /health/db and /metrics.
+// Handlers only read the published Snapshot, Lifecycle flags and the metrics registry: they
+// never touch libpq. Only GET/HEAD on known paths (405 otherwise, 404 for unknown paths),
+// bounded request size, read/write timeouts, keep-alive.
+// Thread-safe: Start/Stop from the main thread; handlers run on the server's worker threads.
+//
+//   /livez      200 while the scheduler heartbeat is fresh (never depends on the database)
+//   /startupz   200 once config is loaded and listeners are up (and, if configured, the first
+//               probe finished)
+//   /readyz     200 when started and not shutting down (and the DB usable, if configured)
+//   /health/db  200 when the database state is usable (up, degraded, idle), else 503
+//   /health     JSON document (see health_json.hpp), 200 or 503 like /health/db
+//   /metrics    Prometheus text format
+#include <functional>
+#include <memory>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "health/snapshot.hpp"
+#include "telemetry/metrics.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace pgvigil {
+
+struct HttpRoute {
+  std::string method;  // "GET" or "POST"
+  std::string path;    // exact path
+  std::function<void(const httplib::Request&, httplib::Response&)> handler;  // must not block
+};
+
+class HttpServer {
+ public:
+  HttpServer(const Settings& settings, const SnapshotStore& snapshots, Lifecycle& lifecycle,
+             AgentMetrics& metrics);
+  ~HttpServer();
+
+  // Extra endpoints from other modules (/queries, /traces, POST /wake). Before Start only.
+  void AddRoute(HttpRoute route);
+  // Binds settings.http.listen (port 0 picks a free port) and starts serving on a background
+  // thread. Returns false with a message naming the address on failure.
+  bool Start(std::string* error);
+  // Stops accepting, lets in-flight requests finish, joins. Idempotent.
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  const Settings& settings_;
+  const SnapshotStore& snapshots_;
+  Lifecycle& lifecycle_;
+  AgentMetrics& metrics_;
+  std::unique_ptr<httplib::Server> server_;
+  std::vector<HttpRoute> routes_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// The JSON body of /health. Pure; used by the handler and by tests.
+std::string RenderHealthJson(const Snapshot& s, const Lifecycle& lifecycle, bool ready);
+
+}  // namespace pgvigil
