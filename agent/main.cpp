@@ -1,1 +1,58 @@
-int main() { return 0; }
+// pgvigil: a PostgreSQL/Neon observability sidecar. See README.md.
+#include <cstdio>
+#include <exception>
+
+#include "app.hpp"
+#include "config/settings.hpp"
+#include "util/log.hpp"
+#include "version.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: pgvigil [--config PATH] [--listen HOST:PORT] [--log-level LEVEL]\n"
+    "       pgvigil --check-config [--config PATH]\n"
+    "       pgvigil --version\n"
+    "\n"
+    "The database URL comes from the config (database.url or database.url_env), else the\n"
+    "PGVIGIL_DATABASE_URL, then DATABASE_URL, environment variables.\n";
+
+pgvigil::LogLevelValue ToLogLevel(pgvigil::LogLevel l) {
+  return static_cast<pgvigil::LogLevelValue>(static_cast<int>(l));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pgvigil;
+  CliOptions cli;
+  Settings settings;
+  try {
+    cli = ParseCommandLine(argc, argv);
+    if (cli.help) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cli.version) {
+      std::printf("pgvigil %s\n", kVersion);
+      return 0;
+    }
+    settings = LoadSettings(cli);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "pgvigil: configuration error: %s\n", e.what());
+    return 2;
+  }
+  if (cli.check_config) {
+    std::printf("pgvigil: configuration ok (%s); database %s\n",
+                settings.config_path.empty() ? "defaults" : settings.config_path.c_str(),
+                settings.database.conn.Redacted().c_str());
+    return 0;
+  }
+  ConfigureLog(ToLogLevel(settings.log.level), settings.log.format == LogFormat::kJson);
+  try {
+    return RunAgent(settings);
+  } catch (const std::exception& e) {
+    LogError("fatal error", {{"error", e.what()}});
+    return 1;
+  }
+}
