@@ -28,8 +28,14 @@ inline void LogDebug(std::string_view msg, std::initializer_list<LogField> f = {
   Log(LogLevelValue::kDebug, msg, f);
 }
 
-// Formats one line without writing it (for tests).
+// Formats one line, '\n'-terminated, without writing it (for tests). Field keys "ts", "level"
+// and "msg" are renamed "field_ts", ... so they never shadow the line's own.
 std::string FormatLogLine(LogLevelValue level, std::string_view msg,
                           std::initializer_list<LogField> fields, bool json);
+
+std::string_view LogLevelValueName(LogLevelValue level);  // "debug", "info", "warn", "error"
+
+// Redirects log lines to `fd` (-1 restores stderr). Tests only; not for use while logging.
+void SetLogFdForTest(int fd);
 
 }  // namespace pgvigil

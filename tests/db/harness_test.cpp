@@ -10,8 +10,9 @@
 namespace pgvigil::test {
 namespace {
 
-std::string QueryOne(const std::string& url, const char* sql) {
-  PGconn* c = PQconnectdb((url + "?connect_timeout=5").c_str());
+std::string QueryOne(const std::string& url, const char* sql, int connect_timeout_s = 5) {
+  std::string conninfo = url + "?connect_timeout=" + std::to_string(connect_timeout_s);
+  PGconn* c = PQconnectdb(conninfo.c_str());
   std::string out;
   if (PQstatus(c) == CONNECTION_OK) {
     PGresult* r = PQexec(c, sql);
@@ -56,7 +57,7 @@ TEST_CASE("harness: Freeze makes the server unresponsive, Thaw revives it [live]
   PgServer pg;
   pg.Freeze();
   auto t0 = std::chrono::steady_clock::now();
-  std::string r = QueryOne(pg.Url() + "", "SELECT 1");  // connect_timeout=5 -> ~2s min in libpq
+  std::string r = QueryOne(pg.Url(), "SELECT 1", 2);  // blocks until connect_timeout
   auto elapsed = std::chrono::steady_clock::now() - t0;
   CHECK(r.starts_with("error:"));
   CHECK(elapsed >= std::chrono::seconds(1));

@@ -4,6 +4,7 @@
 // scram password auth over TCP for role `vigil` / password kPassword, trust on the unix socket).
 // PgBouncer: Debian's pgbouncer in pool_mode=transaction in front of a PgServer.
 // When running as root, the servers run as the `postgres` user (they refuse root).
+// initdb runs once per test process; each PgServer copies that template (fast) to its temp dir.
 // Not thread-safe; one test owns each instance.
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ class PgServer {
 
   void Start();     // pg_ctl start -w; waits until it accepts connections
   void Stop();      // pg_ctl stop -m fast
-  void Kill();      // SIGKILL the postmaster and all its children
+  void Kill();      // SIGKILL the postmaster and all its children; Start() works again after
   void Freeze();    // SIGSTOP the postmaster and all its backends
   void Thaw();      // SIGCONT them
   bool running() const;
@@ -39,8 +40,8 @@ class PgServer {
   // postgresql://vigil:<percent-encoded password>@127.0.0.1:port/postgres
   std::string Url(const std::string& dbname = "postgres") const;
   std::string UrlWithPassword(const std::string& password) const;
-  // Runs SQL as superuser over the unix socket (psql -v ON_ERROR_STOP=1 -tA); returns stdout.
-  // Throws std::runtime_error on failure.
+  // Runs SQL as superuser `postgres` over the unix socket (psql -X -v ON_ERROR_STOP=1 -tA);
+  // returns stdout without trailing newlines. Throws std::runtime_error (with stderr) on failure.
   std::string Psql(const std::string& sql, const std::string& dbname = "postgres") const;
   std::string data_dir() const { return data_dir_; }
   std::string socket_dir() const { return socket_dir_; }

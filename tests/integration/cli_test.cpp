@@ -1,0 +1,55 @@
+// The command line of the real binary: --version, --check-config exit codes and messages.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "support/agent_process.hpp"
+
+using namespace pgvigil::test;
+
+namespace {
+std::string WriteTemp(const std::string& text) {
+  char tmpl[] = "/tmp/pgvigil-cli.XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  std::ofstream(tmpl) << text;
+  return tmpl;
+}
+}  // namespace
+
+TEST_CASE("--version prints the version") {
+  auto r = RunPgvigil({"--version"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.rfind("pgvigil ", 0) == 0);
+}
+
+TEST_CASE("--check-config accepts the reference config") {
+  auto r = RunPgvigil({"--check-config", "--config", PGVIGIL_SOURCE_DIR "/config/pgvigil.toml"},
+                      {{"PGVIGIL_DATABASE_URL", "postgresql://u:pw@db.example.com/app"}});
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("pw@") == std::string::npos);
+}
+
+TEST_CASE("--check-config rejects a bad value with file, line and key") {
+  const std::string path = WriteTemp("[probe]\ninterval = \"10s\"\ntimeout = \"2x\"\n");
+  auto r = RunPgvigil({"--check-config", "--config", path},
+                      {{"PGVIGIL_DATABASE_URL", "postgresql://u@localhost/app"}});
+  std::remove(path.c_str());
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find(":3:") != std::string::npos);
+  CHECK(r.output.find("probe.timeout") != std::string::npos);
+}
+
+TEST_CASE("missing database URL is a configuration error") {
+  auto r = RunPgvigil({"--check-config"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("DATABASE_URL") != std::string::npos);
+}
+
+TEST_CASE("unknown flag is rejected") {
+  auto r = RunPgvigil({"--frobnicate"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("--frobnicate") != std::string::npos);
+}

@@ -1,0 +1,70 @@
+#pragma once
+// AgentProcess: runs the real pgvigil binary as a child process for integration tests, with a
+// config file written from TOML text, its own environment, and stdout/stderr captured to a file.
+// Killed (SIGKILL) on destruction if still running. Not thread-safe.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgvigil::test {
+
+struct HttpReply {
+  int status = 0;  // 0 when the request failed (no connection, timeout)
+  std::string body;
+  std::map<std::string, std::string> headers;
+  std::chrono::microseconds elapsed{0};
+};
+
+class AgentProcess {
+ public:
+  // `toml` is the config text; "{port}" in it is replaced by the chosen HTTP port. Extra args
+  // go after --config. `env` is added to a minimal environment (PATH, HOME).
+  AgentProcess(std::string toml, std::map<std::string, std::string> env,
+               std::vector<std::string> extra_args = {});
+  ~AgentProcess();
+  AgentProcess(const AgentProcess&) = delete;
+  AgentProcess& operator=(const AgentProcess&) = delete;
+
+  int port() const { return port_; }
+  int pid() const { return pid_; }
+  HttpReply Get(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  HttpReply Request(const std::string& method, const std::string& path) const;
+  // Polls until /livez answers 200.
+  bool WaitHttp(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // Polls /health until its database.state equals `state`.
+  bool WaitState(const std::string& state, std::chrono::milliseconds timeout) const;
+  // The database.state field of /health ("" when unavailable).
+  std::string State() const;
+  void Signal(int sig) const;
+  // Waits for exit; returns the exit code, or nullopt on timeout.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  std::string Output() const;  // everything the process printed so far
+  // The value of a metric line (exact series text before the value, e.g.
+  // `pgvigil_db_state{state="up"}`), or nullopt.
+  std::optional<double> Metric(const std::string& series) const;
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  int pid_ = 0;
+  bool exited_ = false;
+};
+
+// Runs pgvigil to completion with the given args and env; returns exit code and output.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult RunPgvigil(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {});
+
+// Polls `pred` every 50ms until true or timeout.
+bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// Looks up a series value in Prometheus text.
+std::optional<double> MetricValue(const std::string& text, const std::string& series);
+
+}  // namespace pgvigil::test
