@@ -27,6 +27,8 @@ struct ConnParams {
   std::string Redacted() const;
   // Secret values (password, sslpassword) so callers can scrub any text libpq produced.
   std::vector<std::string> Secrets() const;
+
+  bool operator==(const ConnParams&) const = default;
 };
 
 struct UrlError {
@@ -45,5 +47,9 @@ ParsedUrl ParseDatabaseUrl(std::string_view url);
 
 // Replaces every secret (raw and percent-encoded) in `text` with "***".
 std::string ScrubSecrets(std::string text, const std::vector<std::string>& secrets);
+
+// Best-effort: likely passwords in arbitrary text (the userinfo of "scheme://user:pass@" URLs and
+// password=/sslpassword= values), for scrubbing messages about text that did not parse.
+std::vector<std::string> GuessSecretsInText(std::string_view text);
 
 }  // namespace pgvigil

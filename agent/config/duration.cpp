@@ -74,8 +74,9 @@ std::optional<Millis> ParseDuration(std::string_view text, std::string* error) {
                              "\"; units are ms, s, m, h, d (" + kExamples + ")");
     }
     if (u < next_unit) {
-      return Fail(error, quoted + " repeats or misorders units; write larger units first, each "
-                                  "once, e.g. \"1h30m\"");
+      return Fail(error, quoted +
+                             " repeats or misorders units; write larger units first, each "
+                             "once, e.g. \"1h30m\"");
     }
     next_unit = u + 1;
     int64_t part = 0;

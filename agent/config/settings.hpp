@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/database_url.hpp"
@@ -17,16 +18,20 @@ struct DatabaseSettings {
   ConnParams conn;      // parsed URL plus application_name
   std::string application_name = "pgvigil";
   Millis connect_timeout{5000};  // overall deadline for one connect, all hosts/IPs included
+
+  bool operator==(const DatabaseSettings&) const = default;
 };
 
 struct PoolSettings {
-  int size = 1;                     // 1..4
-  Millis max_lifetime{3600'000};    // jittered by up to 10% downwards per connection
-  Millis idle_timeout{240'000};     // close a connection unused this long (< Neon's 5 min)
-  Millis validate_after{30'000};    // validate (empty query) a connection idle longer than this
-  Millis backoff_initial{500};      // reconnect backoff, exponential with full jitter
+  int size = 1;                   // 1..4
+  Millis max_lifetime{3600'000};  // jittered by up to 10% downwards per connection
+  Millis idle_timeout{240'000};   // close a connection unused this long (< Neon's 5 min)
+  Millis validate_after{30'000};  // validate (empty query) a connection idle longer than this
+  Millis backoff_initial{500};    // reconnect backoff, exponential with full jitter
   Millis backoff_max{30'000};
   Millis misconfigured_backoff{60'000};  // retry pace after auth/config errors
+
+  bool operator==(const PoolSettings&) const = default;
 };
 
 struct ProbeSettings {
@@ -35,14 +40,18 @@ struct ProbeSettings {
   int failure_threshold = 3;
   int success_threshold = 1;
   Millis degraded_latency{500};
+
+  bool operator==(const ProbeSettings&) const = default;
 };
 
 struct HttpSettings {
-  std::string listen = "0.0.0.0:9188";  // HOST:PORT
+  std::string listen = "0.0.0.0:9188";   // HOST:PORT
   bool readyz_requires_db = false;       // /readyz follows the DB-gated state when true
   bool startupz_requires_probe = false;  // /startupz waits for the first finished probe
   Millis shutdown_timeout{5000};         // bound on graceful shutdown
   int threads = 8;
+
+  bool operator==(const HttpSettings&) const = default;
 };
 
 enum class LogFormat { kLogfmt, kJson };
@@ -51,6 +60,8 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 struct LogSettings {
   LogLevel level = LogLevel::kInfo;
   LogFormat format = LogFormat::kLogfmt;
+
+  bool operator==(const LogSettings&) const = default;
 };
 
 enum class QueryTextMode { kObfuscated, kNone, kRaw };
@@ -67,10 +78,12 @@ struct SamplingSettings {
   Millis statement_timeout{5000};
   int text_cache_size = 1000;
   int top_n_labels = 0;  // opt-in: expose at most N fingerprints as labels
+
+  bool operator==(const SamplingSettings&) const = default;
 };
 
 struct TracingSettings {
-  std::string otlp_endpoint;  // empty = export off
+  std::string otlp_endpoint;                   // empty = export off
   std::map<std::string, std::string> headers;  // values resolved ("env:NAME" read at start-up)
   double sample_ratio = 1.0;
   int buffer_spans = 512;
@@ -78,6 +91,8 @@ struct TracingSettings {
   Millis export_interval{5000};
   Millis export_timeout{10'000};
   int queue_spans = 2048;
+
+  bool operator==(const TracingSettings&) const = default;
 };
 
 enum class NeonMode { kAuto, kOn, kOff };
@@ -96,6 +111,8 @@ struct NeonSettings {
   std::optional<Millis> wake_check_interval;  // off by default
   std::string sampling_url;                   // optional direct host for sampling
   bool allow_insecure_tls = false;            // permit sslmode weaker than require on Neon
+
+  bool operator==(const NeonSettings&) const = default;
 };
 
 struct Settings {
@@ -108,23 +125,26 @@ struct Settings {
   SamplingSettings sampling;
   TracingSettings tracing;
   NeonSettings neon;
+
+  bool operator==(const Settings&) const = default;
 };
 
 // A start-up error. what() is one line naming file:line:column (when known), the key, the
 // problem and the allowed values, e.g.
-// "pgvigil.toml:7:11: probe.timeout: \"2x\" is not a duration; use e.g. \"250ms\", \"10s\", \"1h\"".
+// "pgvigil.toml:7:11: probe.timeout: \"2x\" is not a duration; use e.g. \"250ms\", \"10s\",
+// \"1h\"".
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 struct CliOptions {
-  std::string config_path;        // --config PATH ("" = no file: defaults + environment)
+  std::string config_path;               // --config PATH ("" = no file: defaults + environment)
   std::optional<std::string> listen;     // --listen HOST:PORT
   std::optional<std::string> log_level;  // --log-level debug|info|warn|error
-  bool check_config = false;      // --check-config
-  bool version = false;           // --version
-  bool help = false;              // --help
+  bool check_config = false;             // --check-config
+  bool version = false;                  // --version
+  bool help = false;                     // --help
 };
 
 // Parses argv. Throws ConfigError on unknown flags or missing values.
@@ -143,5 +163,8 @@ Settings LoadSettingsFromString(std::string_view toml_text, std::string_view sou
                                 const CliOptions& cli, EnvLookup env = &ProcessEnv);
 
 const char* LogLevelName(LogLevel level);
+
+// Every "section.key" the config file accepts (tracing.headers is a table of header names).
+std::vector<std::string> KnownConfigKeys();
 
 }  // namespace pgvigil

@@ -13,8 +13,8 @@ class Backoff {
  public:
   // `uniform` returns a value in [0, 1); defaults to a seeded std::mt19937_64.
   Backoff(Millis base, Millis cap, std::function<double()> uniform = {});
-  Millis Next();         // the wait before the next attempt; grows the exponent
-  void Reset();          // after a success
+  Millis Next();  // the wait before the next attempt; grows the exponent
+  void Reset();   // after a success
   int attempts() const { return attempts_; }
   Millis CurrentCeiling() const;  // min(cap, base * 2^attempts)
 

@@ -26,9 +26,9 @@ class QueryResult {
   int Rows() const { return PQntuples(res_.get()); }
   int Columns() const { return PQnfields(res_.get()); }
   bool IsNull(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
-  std::string Text(int row, int col) const;    // "" for NULL
+  std::string Text(int row, int col) const;  // "" for NULL
   std::string ColumnName(int col) const;
-  int ColumnIndex(const char* name) const;     // -1 when absent
+  int ColumnIndex(const char* name) const;  // -1 when absent
   std::optional<long long> Int(int row, int col) const;
   std::optional<double> Double(int row, int col) const;
   const PGresult* raw() const { return res_.get(); }
@@ -50,8 +50,8 @@ class Connection {
   // (except DNS resolution inside libpq, which the caller bounds by using IPs or a fast resolver).
   static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline);
 
-  Connection(Connection&&) noexcept = default;
-  Connection& operator=(Connection&&) noexcept = default;
+  Connection(Connection&&) noexcept;  // defined where Impl is complete
+  Connection& operator=(Connection&&) noexcept;
   ~Connection();
 
   // Runs one statement with the extended protocol and the unnamed statement (pooler-safe),
@@ -64,8 +64,9 @@ class Connection {
   }
 
   bool broken() const;  // a deadline was missed or the socket failed: discard it
+  void MarkBroken();    // the owner decided to discard it (e.g. after a protocol surprise)
   int backend_pid() const;
-  int server_version() const;  // PQserverVersion
+  int server_version() const;                     // PQserverVersion
   std::string parameter(const char* name) const;  // PQparameterStatus, "" when unknown
 
  private:

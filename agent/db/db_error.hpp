@@ -16,7 +16,7 @@ enum class ErrorKind {
   kAuth,                // password/auth failed, role missing, no pg_hba entry
   kDatabaseMissing,     // database does not exist
   kTooManyConnections,  // 53300, "too many clients", Neon "Too many database connection attempts"
-  kAdminShutdown,       // 57P01/57P02/57P03: terminated by administrator, server shutting down/starting
+  kAdminShutdown,       // 57P01/57P02/57P03: terminated by admin, shutting down, starting up
   kServerError,         // any other error with a SQLSTATE
   kNeonWaking,          // Neon "Couldn't connect to compute node": transient while waking
   kNeonQuota,           // Neon "endpoint is temporarily unavailable" / quota exceeded
@@ -36,9 +36,10 @@ struct DbError {
   // Retrying soon may help (timeouts, refused, reset, waking, too many connections, ...).
   bool Transient() const;
   // The configuration must change before this can succeed (auth, db missing, TLS, Neon
-  // quota/disabled/not found/SNI, config).
+  // quota/disabled/not found/SNI, protocol (host/port point at something else), config).
   bool Misconfiguration() const;
-  // The connection this happened on is unusable and must be discarded.
+  // The connection this happened on is unusable and must be discarded (every kind except
+  // kServerError, which is a statement-level error such as a syntax error or statement_timeout).
   bool ConnectionLost() const;
   // A short sentence telling the operator what to do about it ("" when nothing specific).
   std::string Hint() const;

@@ -20,12 +20,12 @@ namespace pgvigil {
 
 struct PoolStats {
   int max_size = 0;
-  int open = 0;       // connections currently open (idle + busy)
+  int open = 0;  // connections currently open (idle + busy)
   int idle = 0;
-  int busy = 0;       // checked out
-  int waiting = 0;    // always 0: one thread uses the pool (kept for the /health shape)
+  int busy = 0;     // checked out
+  int waiting = 0;  // always 0: one thread uses the pool (kept for the /health shape)
   std::uint64_t opened_total = 0;
-  std::map<std::string, std::uint64_t> closed_total;          // reason: lifetime|idle|broken|shutdown
+  std::map<std::string, std::uint64_t> closed_total;  // reason: lifetime|idle|broken|shutdown
   std::map<std::string, std::uint64_t> connect_errors_total;  // ErrorKindName
   std::optional<std::string> last_connect_error;              // scrubbed message
   double last_connect_seconds = 0;
@@ -38,6 +38,8 @@ struct ConnectInfo {
   std::chrono::nanoseconds connect_duration{0};
 };
 
+// Deadlines are always real std::chrono::steady_clock times (the connection polls against them);
+// the injectable Clock only drives lifetime, idle, validation and backoff bookkeeping (tests).
 class Pool {
  public:
   using Clock = std::function<SteadyTime()>;
@@ -48,6 +50,7 @@ class Pool {
    public:
     Connection& conn() { return *conn_; }
     const ConnectInfo& info() const { return info_; }
+
    private:
     friend class Pool;
     Connection* conn_ = nullptr;
@@ -63,7 +66,8 @@ class Pool {
   void Release(Lease lease);
   // Closes idle connections past idle_timeout or max_lifetime. Call on every scheduler tick.
   void Maintain();
-  // Closes everything (reason "shutdown" unless given) and resets backoff.
+  // Closes everything (reason "shutdown" unless given) and resets backoff. A connection that is
+  // checked out is closed when it is released.
   void CloseAll(const std::string& reason = "shutdown");
   // Time at which the next connect attempt is allowed (now when not backing off).
   SteadyTime NextConnectAllowed() const;
@@ -72,6 +76,7 @@ class Pool {
  private:
   struct Slot;
   SteadyTime Now() const;
+  void Close(Slot& slot, const std::string& reason);
   PoolSettings settings_;
   ConnParams params_;
   Millis connect_timeout_;

@@ -10,12 +10,15 @@
 //               probe finished)
 //   /readyz     200 when started and not shutting down (and the DB usable, if configured)
 //   /health/db  200 when the database state is usable (up, degraded, idle), else 503
-//   /health     JSON document (see health_json.hpp), 200 or 503 like /health/db
+//   /health     JSON document (RenderHealthJson below); 503 when the status is "unavailable"
 //   /metrics    Prometheus text format
+// Start sets lifecycle.listening once bound; Stop clears it.
+#include <atomic>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "config/settings.hpp"
@@ -31,8 +34,8 @@ struct Response;
 namespace pgvigil {
 
 struct HttpRoute {
-  std::string method;  // "GET" or "POST"
-  std::string path;    // exact path
+  std::string method;                                                        // "GET" or "POST"
+  std::string path;                                                          // exact path
   std::function<void(const httplib::Request&, httplib::Response&)> handler;  // must not block
 };
 
@@ -52,6 +55,11 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
+  void AddBuiltinRoutes();
+  // The single entry point of every request: 404 for unknown paths, 405 + Allow for a known
+  // path with another method, else the route's handler.
+  void Dispatch(const httplib::Request& req, httplib::Response& res) const;
+
   const Settings& settings_;
   const SnapshotStore& snapshots_;
   Lifecycle& lifecycle_;
@@ -59,8 +67,18 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   std::vector<HttpRoute> routes_;
   std::thread thread_;
+  std::atomic<bool> thread_done_{false};
   int port_ = 0;
 };
+
+// Splits "HOST:PORT" ("[::1]:9188" for IPv6; an empty host means all interfaces). Returns false
+// with a message naming the problem and the expected form.
+bool ParseListenAddress(const std::string& listen, std::string* host, int* port,
+                        std::string* error);
+
+// "ok" (up, idle), "degraded" (degraded, starting, waking) or "unavailable" (down,
+// misconfigured): the "status" of /health.
+std::string_view HealthStatusName(DbState s);
 
 // The JSON body of /health. Pure; used by the handler and by tests.
 std::string RenderHealthJson(const Snapshot& s, const Lifecycle& lifecycle, bool ready);

@@ -26,7 +26,6 @@ bool IsIdentChar(unsigned char c) { return IsIdentStart(c) || IsDigit(c) || c ==
 // Whitespace for folding; other control characters are treated as whitespace too.
 bool IsSpaceOrControl(unsigned char c) { return c <= 0x20 || c == 0x7f; }
 bool IsOpChar(unsigned char c) { return c != 0 && std::strchr("+-*/<>=~!@#%^&|`?", c) != nullptr; }
-bool IsPunct(unsigned char c) { return c != 0 && std::strchr("()[],;:.", c) != nullptr; }
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -40,7 +39,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 // Index just past a '...' string starting at `open` (the quote). `backslash_escapes` for E''.
 // Unterminated: the end of the text.
-std::size_t ScanQuoted(std::string_view s, std::size_t open, char quote, bool backslash_escapes) {
+std::size_t ScanQuoted(std::string_view s, std::size_t open, char quote, bool backslash_escapes,
+                       bool* closed = nullptr) {
+  if (closed != nullptr) *closed = false;
   std::size_t j = open + 1;
   while (j < s.size()) {
     char c = s[j];
@@ -53,6 +54,7 @@ std::size_t ScanQuoted(std::string_view s, std::size_t open, char quote, bool ba
         j += 2;
         continue;
       }
+      if (closed != nullptr) *closed = true;
       return j + 1;
     }
     ++j;
@@ -131,8 +133,8 @@ std::vector<Token> Tokenize(std::string_view s) {
     } else if (c == '\'') {
       emit(Tok::kLiteral, i, ScanQuoted(s, i, '\'', false));
     } else if (c == '"') {
-      std::size_t end = ScanQuoted(s, i, '"', false);
-      bool closed = end - i >= 2 && s[end - 1] == '"';
+      bool closed = false;
+      std::size_t end = ScanQuoted(s, i, '"', false, &closed);
       emit(closed ? Tok::kQuotedIdent : Tok::kLiteral, i, end);
     } else if (IsDigit(c) || (c == '.' && IsDigit(next))) {
       emit(Tok::kLiteral, i, ScanNumber(s, i));
@@ -150,8 +152,8 @@ std::vector<Token> Tokenize(std::string_view s) {
       } else if (after == '&' && after2 == '\'' && EqualsIgnoreCase(word, "u")) {
         emit(Tok::kLiteral, i, ScanQuoted(s, j + 1, '\'', false));
       } else if (after == '&' && after2 == '"' && EqualsIgnoreCase(word, "u")) {
-        std::size_t end = ScanQuoted(s, j + 1, '"', false);
-        bool closed = end - (j + 1) >= 2 && s[end - 1] == '"';
+        bool closed = false;
+        std::size_t end = ScanQuoted(s, j + 1, '"', false, &closed);
         emit(closed ? Tok::kQuotedIdent : Tok::kLiteral, i, end);
       } else {
         emit(Tok::kWord, i, j);
@@ -208,8 +210,8 @@ bool SignIsUnary(const std::vector<Token>& out) {
   if (p.kind == Tok::kPunct) return !IsPunct(p, ')') && !IsPunct(p, ']');
   if (p.kind == Tok::kWord) {
     static constexpr std::array<std::string_view, 16> kKeywords = {
-        "select", "where", "and",     "or",    "not",   "then", "else",  "when",
-        "return", "in",    "between", "limit", "offset", "values", "is", "set"};
+        "select", "where", "and",     "or",    "not",    "then",   "else", "when",
+        "return", "in",    "between", "limit", "offset", "values", "is",   "set"};
     for (auto kw : kKeywords) {
       if (EqualsIgnoreCase(p.text, kw)) return true;
     }
@@ -225,8 +227,8 @@ std::vector<Token> Simplify(std::vector<Token> in) {
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i].kind == Tok::kWord &&
         (EqualsIgnoreCase(in[i].text, "true") || EqualsIgnoreCase(in[i].text, "false"))) {
-      bool compared = (i > 0 && IsComparison(in[i - 1])) ||
-                      (i + 1 < in.size() && IsComparison(in[i + 1]));
+      bool compared =
+          (i > 0 && IsComparison(in[i - 1])) || (i + 1 < in.size() && IsComparison(in[i + 1]));
       if (compared) in[i].kind = Tok::kLiteral;
     }
   }

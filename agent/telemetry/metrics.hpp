@@ -6,8 +6,9 @@
 // Core families:
 //   pg_up                                    gauge   1 when the last probe succeeded
 //   pgvigil_db_state{state}                  gauge   one-hot over DbStateName values
-//   pgvigil_probe_duration_seconds           histogram of probe query latency
+//   pgvigil_probe_duration_seconds           histogram of successful probe query latency
 //   pgvigil_probes_total{outcome}            counter outcome = "ok" | ErrorKindName
+//                                            (ok and common kinds exist from the start)
 //   pgvigil_connect_duration_seconds         histogram of successful connects
 //   pgvigil_pool_connections{state}          gauge   state = idle|busy
 //   pgvigil_pool_max_connections             gauge
@@ -18,7 +19,7 @@
 //   pgvigil_state_changes_total              counter
 //   pgvigil_build_info{version}              gauge 1
 //   process_* (resident_memory_bytes, virtual_memory_bytes, cpu_seconds_total, open_fds,
-//              max_fds, start_time_seconds)  read from /proc at scrape time
+//              max_fds, start_time_seconds)  read from /proc at scrape (process_metrics.hpp)
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>

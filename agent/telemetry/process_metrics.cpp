@@ -137,8 +137,8 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
     }
   }
   if (auto fds = CountOpenFds()) {
-    out.push_back(OneValue("process_open_fds", "Number of open file descriptors.",
-                           MetricType::Gauge, *fds));
+    out.push_back(
+        OneValue("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, *fds));
   }
   std::optional<double> max_fds;
   if (auto text = ReadFile("/proc/self/limits")) max_fds = ParseMaxOpenFiles(*text);

@@ -11,7 +11,7 @@
 namespace pgvigil {
 
 struct ProcStat {
-  double cpu_seconds = 0;      // utime + stime
+  double cpu_seconds = 0;       // utime + stime
   double start_time_ticks = 0;  // since boot, in clock ticks
 };
 

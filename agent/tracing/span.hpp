@@ -48,8 +48,7 @@ class Attributes {
   void Set(std::string_view key, bool value) { Put(key, value); }
   void Set(std::string_view key, double value) { Put(key, value); }
   template <std::integral T>
-    requires(!std::same_as<T, bool>)
-  void Set(std::string_view key, T value) {
+  requires(!std::same_as<T, bool>) void Set(std::string_view key, T value) {
     Put(key, static_cast<std::int64_t>(value));
   }
 

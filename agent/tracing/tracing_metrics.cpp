@@ -6,8 +6,8 @@ namespace {
 
 constexpr const char* kDropReasons[] = {"queue_full", "export_failed", "rejected", "shutdown",
                                         "trace_too_large"};
-constexpr const char* kErrorReasons[] = {"connection",   "timeout", "throttled", "unavailable",
-                                         "rejected",     "server_error", "tls", "other"};
+constexpr const char* kErrorReasons[] = {"connection", "timeout",      "throttled", "unavailable",
+                                         "rejected",   "server_error", "tls",       "other"};
 
 }  // namespace
 

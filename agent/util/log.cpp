@@ -20,9 +20,7 @@ std::atomic<bool> g_json{false};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::mutex g_write_mu;
 
-bool IsReservedKey(std::string_view key) {
-  return key == "ts" || key == "level" || key == "msg";
-}
+bool IsReservedKey(std::string_view key) { return key == "ts" || key == "level" || key == "msg"; }
 
 std::string FieldKey(std::string_view key) {
   std::string out = IsReservedKey(key) ? "field_" + std::string(key) : std::string(key);
@@ -54,11 +52,21 @@ void AppendLogfmtValue(std::string& out, std::string_view v) {
   for (char c : v) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           char buf[8];
@@ -91,10 +99,14 @@ void WriteAll(int fd, const std::string& line) {
 
 std::string_view LogLevelValueName(LogLevelValue level) {
   switch (level) {
-    case LogLevelValue::kDebug: return "debug";
-    case LogLevelValue::kInfo: return "info";
-    case LogLevelValue::kWarn: return "warn";
-    case LogLevelValue::kError: return "error";
+    case LogLevelValue::kDebug:
+      return "debug";
+    case LogLevelValue::kInfo:
+      return "info";
+    case LogLevelValue::kWarn:
+      return "warn";
+    case LogLevelValue::kError:
+      return "error";
   }
   return "info";
 }

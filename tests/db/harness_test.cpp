@@ -38,8 +38,17 @@ TEST_CASE("harness: PgServer starts, psql and the TCP URL work [live]", "[live][
   CHECK_THROWS(pg.Psql("SELECT * FROM no_such_table"));
 }
 
-TEST_CASE("harness: Stop/Start and Kill/Start [live]", "[live][harness]") {
+TEST_CASE("harness: Freeze/Thaw, Stop/Start and Kill/Start [live]", "[live][harness]") {
   PgServer pg;
+  pg.Freeze();
+  auto t0 = std::chrono::steady_clock::now();
+  std::string r = QueryOne(pg.Url(), "SELECT 1", 2);  // blocks until connect_timeout
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  CHECK(r.starts_with("error:"));
+  CHECK(elapsed >= std::chrono::seconds(1));
+  pg.Thaw();
+  CHECK(pg.Psql("SELECT 4") == "4");
+
   pg.Stop();
   CHECK_FALSE(pg.running());
   pg.Start();
@@ -50,19 +59,6 @@ TEST_CASE("harness: Stop/Start and Kill/Start [live]", "[live][harness]") {
   pg.Start();
   CHECK(pg.postmaster_pid() != pm);
   CHECK(QueryOne(pg.Url(), "SELECT 3") == "3");
-}
-
-TEST_CASE("harness: Freeze makes the server unresponsive, Thaw revives it [live]",
-          "[live][harness]") {
-  PgServer pg;
-  pg.Freeze();
-  auto t0 = std::chrono::steady_clock::now();
-  std::string r = QueryOne(pg.Url(), "SELECT 1", 2);  // blocks until connect_timeout
-  auto elapsed = std::chrono::steady_clock::now() - t0;
-  CHECK(r.starts_with("error:"));
-  CHECK(elapsed >= std::chrono::seconds(1));
-  pg.Thaw();
-  CHECK(pg.Psql("SELECT 4") == "4");
 }
 
 TEST_CASE("harness: PgBouncer in transaction mode [live]", "[live][harness]") {

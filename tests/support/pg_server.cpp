@@ -277,10 +277,35 @@ class Template {
     base_ = MakeTempDir("pgvigil-template");
     data_dir_ = base_ + "/data";
     std::string out;
+    // 1 MB WAL segments keep the copy small (16 MB otherwise).
     int rc = RunArgv({std::string(kPgBin) + "initdb", "-D", data_dir_, "-U", "postgres", "-A",
-                      "trust", "-E", "UTF8", "--locale=C", "--no-sync"},
+                      "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--wal-segsize=1"},
                      base_, &out, nullptr);
     if (rc != 0) throw std::runtime_error("initdb failed (" + std::to_string(rc) + "): " + out);
+    // The role and extension every server needs, created once: a unix-socket-only start.
+    std::string log = base_ + "/template.log";
+    rc = RunArgv(
+        {std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-l", log, "-w", "-t", "60", "-o",
+         "-c listen_addresses='' -c fsync=off -c unix_socket_directories=" + base_, "start"},
+        base_, &out, nullptr);
+    if (rc != 0) {
+      throw std::runtime_error("template start failed: " + out + "\n" + Tail(ReadFile(log)));
+    }
+    std::string quoted;
+    for (char c : std::string(kPassword))
+      quoted += (c == '\'') ? std::string("''") : std::string(1, c);
+    std::string sql = std::string("CREATE ROLE ") + kUser + " LOGIN PASSWORD '" + quoted +
+                      "'; GRANT pg_monitor TO " + kUser + "; CREATE EXTENSION pg_stat_statements;";
+    std::string err;
+    int psql_rc = RunArgv({"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", base_, "-U",
+                           "postgres", "-d", "postgres", "-c", sql},
+                          base_, &out, &err);
+    rc = RunArgv({std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "stop"},
+                 base_, &out, nullptr);
+    if (psql_rc != 0) throw std::runtime_error("template setup failed: " + err);
+    if (rc != 0) throw std::runtime_error("template stop failed: " + out);
+    std::error_code ec;
+    fs::remove(data_dir_ + "/postmaster.opts", ec);
   }
   std::string base_, data_dir_;
 };
@@ -361,8 +386,8 @@ PgServer::~PgServer() {
     Thaw();
     if (running()) {
       std::string out;
-      RunArgv({std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-m", "immediate", "-w", "-t",
-               "10", "stop"},
+      RunArgv({std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-m", "immediate", "-w", "-t", "10",
+               "stop"},
               base_dir_, &out, nullptr);
       if (running()) Kill();
     }
@@ -379,9 +404,9 @@ void PgServer::Start() {
     // The last `port` line wins; a retry after a bind race appends a fresh one.
     AppendFile(data_dir_ + "/postgresql.conf", "port = " + std::to_string(port_) + "\n");
     std::string out;
-    int rc = RunArgv({std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-l", log, "-w", "-t",
-                      "30", "start"},
-                     base_dir_, &out, nullptr);
+    int rc = RunArgv(
+        {std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-l", log, "-w", "-t", "30", "start"},
+        base_dir_, &out, nullptr);
     if (rc == 0) break;
     std::string server_log = ReadFile(log);
     if (attempt < 3 && server_log.find("could not bind") != std::string::npos) {
@@ -390,23 +415,20 @@ void PgServer::Start() {
     }
     throw std::runtime_error("pg_ctl start failed: " + out + "\nserver log:\n" + Tail(server_log));
   }
-  // First start: the role and extension the tests rely on (idempotent).
-  std::string pw = kPassword;
-  std::string quoted;
-  for (char c : pw) quoted += (c == '\'') ? std::string("''") : std::string(1, c);
-  Psql(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '") + kUser +
-       "') THEN CREATE ROLE " + kUser + " LOGIN PASSWORD '" + quoted +
-       "'; END IF; END$$; GRANT pg_monitor TO " + kUser + ";");
-  if (options_.pg_stat_statements) Psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  // The template has the extension; a server configured without it should not have it.
+  if (!options_.pg_stat_statements && !extension_dropped_) {
+    Psql("DROP EXTENSION IF EXISTS pg_stat_statements");
+    extension_dropped_ = true;
+  }
 }
 
 void PgServer::Stop() {
   if (!running()) return;
   Thaw();
   std::string out;
-  int rc = RunArgv({std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "-t",
-                    "30", "stop"},
-                   base_dir_, &out, nullptr);
+  int rc = RunArgv(
+      {std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "-t", "30", "stop"},
+      base_dir_, &out, nullptr);
   if (rc != 0) throw std::runtime_error("pg_ctl stop failed: " + out);
 }
 
@@ -514,12 +536,11 @@ PgBouncer::PgBouncer(const PgServer& backend) {
   ini += "logfile = " + dir_ + "/pgbouncer.log\n";
   ini += "server_login_retry = 1\n";
   WriteFile(dir_ + "/pgbouncer.ini", ini);
-  WriteFile(dir_ + "/userlist.txt",
-            std::string("\"") + kUser + "\" \"" + kPassword + "\"\n");
+  WriteFile(dir_ + "/userlist.txt", std::string("\"") + kUser + "\" \"" + kPassword + "\"\n");
   chmod((dir_ + "/userlist.txt").c_str(), 0600);
 
-  Spawned s = Spawn({"/usr/sbin/pgbouncer", dir_ + "/pgbouncer.ini"}, dir_, true,
-                    dir_ + "/stdout.log");
+  Spawned s =
+      Spawn({"/usr/sbin/pgbouncer", dir_ + "/pgbouncer.ini"}, dir_, true, dir_ + "/stdout.log");
   pid_ = s.pid;
   auto until = std::chrono::steady_clock::now() + 15s;
   while (true) {

@@ -29,11 +29,11 @@ class PgServer {
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
-  void Start();     // pg_ctl start -w; waits until it accepts connections
-  void Stop();      // pg_ctl stop -m fast
-  void Kill();      // SIGKILL the postmaster and all its children; Start() works again after
-  void Freeze();    // SIGSTOP the postmaster and all its backends
-  void Thaw();      // SIGCONT them
+  void Start();   // pg_ctl start -w; waits until it accepts connections
+  void Stop();    // pg_ctl stop -m fast
+  void Kill();    // SIGKILL the postmaster and all its children; Start() works again after
+  void Freeze();  // SIGSTOP the postmaster and all its backends
+  void Thaw();    // SIGCONT them
   bool running() const;
 
   int port() const { return port_; }
@@ -51,6 +51,7 @@ class PgServer {
   PgServerOptions options_;
   std::string base_dir_, data_dir_, socket_dir_;
   int port_ = 0;
+  bool extension_dropped_ = false;
 };
 
 class PgBouncer {

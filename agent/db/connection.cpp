@@ -1,0 +1,326 @@
+#include "db/connection.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+namespace pgvigil {
+namespace {
+
+constexpr size_t kMaxMessage = 512;
+
+// libpq messages span lines ("connection to server at ... failed: FATAL:  ...\n", one per
+// host tried, plus DETAIL/HINT); logs and /health want one line.
+std::string FoldMessage(std::string_view text, const std::vector<std::string>& secrets) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    // An indented line continues the previous sentence; a new line starts another message.
+    bool continuation = !line.empty() && (line.front() == ' ' || line.front() == '\t');
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) continue;
+    if (!out.empty()) out += continuation ? " " : "; ";
+    out += line;
+  }
+  // "FATAL:  password ..." has a double space after the severity.
+  for (size_t p; (p = out.find(":  ")) != std::string::npos;) out.erase(p + 1, 1);
+  out = ScrubSecrets(std::move(out), secrets);
+  if (out.size() > kMaxMessage) {
+    out.resize(kMaxMessage - 3);
+    out += "...";
+  }
+  return out;
+}
+
+int RemainingMs(SteadyTime deadline) {
+  auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return 0;
+  return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count());
+}
+
+// Waits for `events` on `fd` until the deadline. Returns false on timeout; true when ready
+// (or on a poll error, which the following libpq call reports properly).
+bool WaitSocket(int fd, short events, SteadyTime deadline) {
+  while (true) {
+    int ms = RemainingMs(deadline);
+    if (ms == 0) return false;
+    pollfd pfd{fd, events, 0};
+    int rc = poll(&pfd, 1, ms);
+    if (rc > 0) return true;
+    if (rc == 0) continue;  // loop re-checks the deadline
+    if (errno != EINTR) return true;
+  }
+}
+
+std::string Endpoint(const ConnParams& params) {
+  std::string host = params.Host();
+  if (host.empty()) host = "local socket";
+  return host + ":" + std::to_string(params.Port());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string QueryResult::Text(int row, int col) const {
+  if (IsNull(row, col)) return "";
+  return std::string(PQgetvalue(res_.get(), row, col),
+                     static_cast<size_t>(PQgetlength(res_.get(), row, col)));
+}
+
+std::string QueryResult::ColumnName(int col) const {
+  const char* name = PQfname(res_.get(), col);
+  return name ? name : "";
+}
+
+int QueryResult::ColumnIndex(const char* name) const {
+  // Quoted so that PQfnumber does not fold case: our queries name columns exactly.
+  std::string quoted = std::string("\"") + name + "\"";
+  return PQfnumber(res_.get(), quoted.c_str());
+}
+
+std::optional<long long> QueryResult::Int(int row, int col) const {
+  if (row < 0 || row >= Rows() || col < 0 || col >= Columns() || IsNull(row, col)) {
+    return std::nullopt;
+  }
+  const char* text = PQgetvalue(res_.get(), row, col);
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
+  return v;
+}
+
+std::optional<double> QueryResult::Double(int row, int col) const {
+  if (row < 0 || row >= Rows() || col < 0 || col >= Columns() || IsNull(row, col)) {
+    return std::nullopt;
+  }
+  const char* text = PQgetvalue(res_.get(), row, col);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text, &end);  // accepts "NaN", "Infinity" as PostgreSQL prints them
+  if (errno == ERANGE || end == text || *end != '\0') return std::nullopt;
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Connection::Impl {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn{nullptr, &PQfinish};
+  std::vector<std::string> secrets;
+  std::string endpoint;  // host:port, for messages
+  bool broken = false;
+
+  DbError Error(std::string_view sqlstate, std::string_view message) const {
+    return ClassifyError(sqlstate, FoldMessage(message, secrets));
+  }
+  DbError ConnError() const { return Error("", PQerrorMessage(conn.get())); }
+};
+
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+Connection::~Connection() = default;
+
+DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadline) {
+  DbResult<Connection> result;
+  auto impl = std::make_unique<Impl>();
+  impl->secrets = params.Secrets();
+  impl->endpoint = Endpoint(params);
+
+  std::vector<const char*> keys, values;
+  for (const auto& [k, v] : params.params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  impl->conn.reset(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0));
+  if (!impl->conn) {
+    result.error = DbError{ErrorKind::kUnknown, "", "libpq could not allocate a connection"};
+    return result;
+  }
+  PGconn* c = impl->conn.get();
+  if (PQstatus(c) == CONNECTION_BAD) {
+    result.error = impl->ConnError();
+    return result;
+  }
+  auto timed_out = [&] {
+    DbError e{ErrorKind::kTimeout, "",
+              "connection to " + impl->endpoint + " timed out (connect deadline passed)"};
+    e.message = ScrubSecrets(std::move(e.message), impl->secrets);
+    return e;
+  };
+  // libpq's contract: start as if PQconnectPoll had returned PGRES_POLLING_WRITING.
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (true) {
+    if (st == PGRES_POLLING_OK) break;
+    if (st == PGRES_POLLING_FAILED) {
+      result.error = impl->ConnError();
+      return result;
+    }
+    int fd = PQsocket(c);  // may change as libpq moves on to the next host/address
+    if (fd < 0) {
+      result.error = impl->ConnError();
+      return result;
+    }
+    short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    if (!WaitSocket(fd, events, deadline)) {
+      result.error = timed_out();
+      return result;
+    }
+    st = PQconnectPoll(c);
+  }
+  if (PQsetnonblocking(c, 1) != 0) {
+    result.error = impl->ConnError();
+    return result;
+  }
+  Connection conn;
+  conn.impl_ = std::move(impl);
+  result.value = std::move(conn);
+  return result;
+}
+
+DbResult<QueryResult> Connection::Exec(const std::string& sql,
+                                       const std::vector<std::string>& params,
+                                       SteadyTime deadline) {
+  auto fail = [this](DbError e) {
+    if (e.kind == ErrorKind::kTimeout || !impl_->conn ||
+        PQstatus(impl_->conn.get()) == CONNECTION_BAD) {
+      impl_->broken = true;
+    }
+    DbResult<QueryResult> r;
+    r.error = std::move(e);
+    return r;
+  };
+  if (!impl_ || !impl_->conn || impl_->broken) {
+    DbResult<QueryResult> r;
+    r.error = DbError{ErrorKind::kReset, "", "connection is broken; open a new one"};
+    return r;
+  }
+  PGconn* c = impl_->conn.get();
+  auto timed_out = [&] {
+    impl_->broken = true;  // the answer may still arrive; the session state is unknown
+    return DbError{ErrorKind::kTimeout, "",
+                   "query on " + impl_->endpoint + " timed out (deadline passed)"};
+  };
+
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.c_str());
+  if (!PQsendQueryParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                         values.empty() ? nullptr : values.data(), nullptr, nullptr, 0)) {
+    impl_->broken = impl_->broken || PQstatus(c) == CONNECTION_BAD;
+    return fail(impl_->ConnError());
+  }
+  // Push the whole request out; a full socket buffer also means we must read meanwhile.
+  while (true) {
+    int f = PQflush(c);
+    if (f == 0) break;
+    if (f < 0) {
+      impl_->broken = true;
+      return fail(impl_->ConnError());
+    }
+    if (!WaitSocket(PQsocket(c), POLLIN | POLLOUT, deadline)) return fail(timed_out());
+    if (!PQconsumeInput(c)) {
+      impl_->broken = true;
+      return fail(impl_->ConnError());
+    }
+  }
+
+  std::optional<QueryResult> last;
+  std::optional<DbError> first_error;
+  while (true) {
+    while (PQisBusy(c)) {
+      if (!WaitSocket(PQsocket(c), POLLIN, deadline)) return fail(timed_out());
+      if (!PQconsumeInput(c)) {
+        impl_->broken = true;
+        // A FATAL error (e.g. 57P01) may have been read before the socket closed.
+        if (PGresult* r = PQgetResult(c)) {
+          QueryResult q(r);
+          if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            return fail(
+                impl_->Error(state ? state : "", primary ? primary : PQresultErrorMessage(r)));
+          }
+        }
+        return fail(impl_->ConnError());
+      }
+    }
+    PGresult* r = PQgetResult(c);
+    if (r == nullptr) break;
+    QueryResult q(r);
+    switch (PQresultStatus(r)) {
+      case PGRES_TUPLES_OK:
+      case PGRES_COMMAND_OK:
+      case PGRES_EMPTY_QUERY:
+        last.emplace(std::move(q));
+        break;
+      case PGRES_FATAL_ERROR:
+      case PGRES_NONFATAL_ERROR: {
+        if (!first_error) {
+          const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+          const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+          first_error =
+              impl_->Error(state ? state : "", primary ? primary : PQresultErrorMessage(r));
+        }
+        break;
+      }
+      case PGRES_BAD_RESPONSE:
+        impl_->broken = true;
+        if (!first_error) first_error = impl_->Error("", PQresultErrorMessage(r));
+        first_error->kind = ErrorKind::kProtocol;
+        break;
+      default:
+        // COPY and pipeline results are not something pgvigil issues; the session is in a
+        // state we do not drive, so it goes.
+        impl_->broken = true;
+        if (!first_error) {
+          first_error =
+              DbError{ErrorKind::kUnknown, "",
+                      std::string("unexpected result status ") + PQresStatus(PQresultStatus(r))};
+        }
+        return fail(*first_error);
+    }
+  }
+  if (PQstatus(c) == CONNECTION_BAD) impl_->broken = true;
+  if (first_error) return fail(std::move(*first_error));
+  if (!last) {
+    impl_->broken = true;
+    return fail(DbError{ErrorKind::kProtocol, "", "the server sent no result"});
+  }
+  DbResult<QueryResult> ok;
+  ok.value.emplace(std::move(*last));
+  return ok;
+}
+
+bool Connection::broken() const {
+  return !impl_ || !impl_->conn || impl_->broken || PQstatus(impl_->conn.get()) == CONNECTION_BAD;
+}
+
+void Connection::MarkBroken() {
+  if (impl_) impl_->broken = true;
+}
+
+int Connection::backend_pid() const { return impl_ ? PQbackendPID(impl_->conn.get()) : 0; }
+
+int Connection::server_version() const { return impl_ ? PQserverVersion(impl_->conn.get()) : 0; }
+
+std::string Connection::parameter(const char* name) const {
+  if (!impl_) return "";
+  const char* v = PQparameterStatus(impl_->conn.get(), name);
+  return v ? v : "";
+}
+
+}  // namespace pgvigil

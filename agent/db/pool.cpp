@@ -1,0 +1,207 @@
+#include "db/pool.hpp"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+namespace pgvigil {
+namespace {
+
+// Spreads reconnects of pods started together; single-threaded use, so one generator.
+double JitterFactor() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.9, 1.0)(rng);
+}
+
+std::chrono::steady_clock::time_point RealNow() { return std::chrono::steady_clock::now(); }
+
+}  // namespace
+
+struct Pool::Slot {
+  std::optional<Connection> conn;
+  bool busy = false;
+  bool close_on_release = false;
+  std::string close_reason;
+  SteadyTime opened_at{};
+  SteadyTime expires_at{};
+  SteadyTime last_used{};
+};
+
+Pool::Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock)
+    : settings_(std::move(settings)),
+      params_(std::move(params)),
+      connect_timeout_(connect_timeout),
+      clock_(std::move(clock)),
+      backoff_(settings_.backoff_initial, settings_.backoff_max) {
+  settings_.size = std::clamp(settings_.size, 1, 4);
+  slots_.resize(static_cast<size_t>(settings_.size));
+  stats_.max_size = settings_.size;
+}
+
+Pool::~Pool() { CloseAll(); }
+
+SteadyTime Pool::Now() const { return clock_ ? clock_() : RealNow(); }
+
+void Pool::Close(Slot& slot, const std::string& reason) {
+  if (!slot.conn) return;
+  slot.conn.reset();
+  slot.busy = false;
+  slot.close_on_release = false;
+  ++stats_.closed_total[reason];
+}
+
+DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline) {
+  DbResult<Lease> result;
+  SteadyTime now = Now();
+  // Deadlines are real steady_clock times (Connection polls against them); the injected clock
+  // only drives lifetime, idle, validation and backoff bookkeeping.
+  SteadyTime op_deadline = std::min(deadline, RealNow() + connect_timeout_);
+
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (!s.conn || s.busy) continue;
+    if (s.conn->broken()) {
+      Close(s, "broken");
+      continue;
+    }
+    if (now >= s.expires_at) {
+      Close(s, "lifetime");
+      continue;
+    }
+    if (now - s.last_used >= settings_.idle_timeout) {
+      Close(s, "idle");
+      continue;
+    }
+    if (now - s.last_used >= settings_.validate_after) {
+      // An empty query is the cheapest round trip and works through PgBouncer.
+      auto v = s.conn->Exec("", op_deadline);
+      if (!v.ok()) {
+        Close(s, "broken");
+        continue;
+      }
+    }
+    s.busy = true;
+    s.last_used = now;
+    result.value.emplace();
+    result.value->conn_ = &*s.conn;
+    result.value->slot_ = static_cast<int>(i);
+    return result;
+  }
+
+  auto free_slot =
+      std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.conn; });
+  if (free_slot == slots_.end()) {
+    result.error = DbError{ErrorKind::kTooManyConnections, "",
+                           "pgvigil's connection pool is exhausted: all " +
+                               std::to_string(slots_.size()) + " connections are checked out"};
+    return result;
+  }
+  if (last_connect_error_ && now < next_connect_allowed_) {
+    result.error = last_connect_error_;  // backing off: no network
+    return result;
+  }
+
+  auto started = RealNow();
+  auto opened = Connection::Open(params_, op_deadline);
+  auto took = RealNow() - started;
+  stats_.last_connect_seconds = std::chrono::duration<double>(took).count();
+  if (!opened.ok()) {
+    DbError err = *opened.error;
+    ++stats_.connect_errors_total[std::string(ErrorKindName(err.kind))];
+    stats_.last_connect_error = err.message;
+    last_connect_error_ = err;
+    // A misconfiguration will not fix itself: retry at a slow, steady pace instead of a storm.
+    Millis wait = err.Misconfiguration() ? settings_.misconfigured_backoff
+                                         : std::max(backoff_.Next(), Millis(1));
+    next_connect_allowed_ = now + wait;
+    result.error = std::move(err);
+    return result;
+  }
+  backoff_.Reset();
+  last_connect_error_.reset();
+  next_connect_allowed_ = {};
+  ++stats_.opened_total;
+
+  Slot& s = *free_slot;
+  s.conn.emplace(std::move(*opened.value));
+  s.busy = true;
+  s.close_on_release = false;
+  s.opened_at = now;
+  s.last_used = now;
+  auto lifetime =
+      std::chrono::duration_cast<SteadyTime::duration>(std::chrono::duration<double, std::milli>(
+          static_cast<double>(settings_.max_lifetime.count()) * JitterFactor()));
+  s.expires_at = now + lifetime;
+  result.value.emplace();
+  result.value->conn_ = &*s.conn;
+  result.value->slot_ = static_cast<int>(free_slot - slots_.begin());
+  result.value->info_.new_connection = true;
+  result.value->info_.connect_duration = std::chrono::duration_cast<std::chrono::nanoseconds>(took);
+  return result;
+}
+
+void Pool::Release(Lease lease) {
+  if (lease.slot_ < 0 || lease.slot_ >= static_cast<int>(slots_.size())) return;
+  Slot& s = slots_[static_cast<size_t>(lease.slot_)];
+  if (!s.conn || !s.busy || &*s.conn != lease.conn_) return;
+  SteadyTime now = Now();
+  s.busy = false;
+  s.last_used = now;
+  if (s.close_on_release) {
+    Close(s, s.close_reason);
+  } else if (s.conn->broken()) {
+    Close(s, "broken");
+  } else if (now >= s.expires_at) {
+    Close(s, "lifetime");
+  }
+}
+
+void Pool::Maintain() {
+  SteadyTime now = Now();
+  for (Slot& s : slots_) {
+    if (!s.conn || s.busy) continue;
+    if (s.conn->broken()) {
+      Close(s, "broken");
+    } else if (now >= s.expires_at) {
+      Close(s, "lifetime");
+    } else if (now - s.last_used >= settings_.idle_timeout) {
+      Close(s, "idle");
+    }
+  }
+}
+
+void Pool::CloseAll(const std::string& reason) {
+  for (Slot& s : slots_) {
+    if (!s.conn) continue;
+    if (s.busy) {  // a lease is out: close when it comes back
+      s.close_on_release = true;
+      s.close_reason = reason;
+    } else {
+      Close(s, reason);
+    }
+  }
+  backoff_.Reset();
+  last_connect_error_.reset();
+  next_connect_allowed_ = {};
+}
+
+SteadyTime Pool::NextConnectAllowed() const {
+  SteadyTime now = Now();
+  return (last_connect_error_ && now < next_connect_allowed_) ? next_connect_allowed_ : now;
+}
+
+PoolStats Pool::Stats() const {
+  PoolStats st = stats_;
+  st.max_size = static_cast<int>(slots_.size());
+  st.open = st.idle = st.busy = 0;
+  for (const Slot& s : slots_) {
+    if (!s.conn) continue;
+    ++st.open;
+    (s.busy ? st.busy : st.idle)++;
+  }
+  st.waiting = 0;
+  st.backing_off = last_connect_error_.has_value() && Now() < next_connect_allowed_;
+  return st;
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,91 @@
+#include "neon/neon_metrics.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace pgvigil {
+
+NeonMetrics::NeonMetrics(prometheus::Registry& registry) {
+  auto& compute = prometheus::BuildGauge()
+                      .Name("pgvigil_neon_compute_state")
+                      .Help("Neon compute state reported by the Neon API (one-hot)")
+                      .Register(registry);
+  for (auto k : {ComputeStateKind::kInit, ComputeStateKind::kActive, ComputeStateKind::kIdle,
+                 ComputeStateKind::kUnknown}) {
+    compute_state_[k] = &compute.Add({{"state", std::string(ComputeStateName(k))}});
+  }
+  SetComputeState(ComputeStateKind::kUnknown);
+
+  auto& policy = prometheus::BuildGauge()
+                     .Name("pgvigil_suspend_policy_state")
+                     .Help("pgvigil's Neon suspend policy state (one-hot)")
+                     .Register(registry);
+  for (auto s : kAllPolicyStates) {
+    policy_state_[s] = &policy.Add({{"state", std::string(PolicyStateName(s))}});
+  }
+  SetPolicyState(PolicyState::kActive);
+
+  cold_starts_ = &prometheus::BuildCounter()
+                      .Name("pgvigil_cold_starts_total")
+                      .Help("Connects that woke a suspended Neon compute")
+                      .Register(registry)
+                      .Add({});
+  cold_start_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("pgvigil_cold_start_duration_seconds")
+           .Help("Duration of connects that woke a suspended Neon compute")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30});
+  api_requests_ = &prometheus::BuildCounter()
+                       .Name("pgvigil_neon_api_requests_total")
+                       .Help("Neon API requests by outcome")
+                       .Register(registry);
+}
+
+void NeonMetrics::SetComputeState(ComputeStateKind state) {
+  for (auto& [k, g] : compute_state_) g->Set(k == state ? 1 : 0);
+}
+
+void NeonMetrics::SetPolicyState(PolicyState state) {
+  for (auto& [s, g] : policy_state_) g->Set(s == state ? 1 : 0);
+}
+
+void NeonMetrics::RecordColdStart(std::chrono::nanoseconds duration) {
+  cold_starts_->Increment();
+  cold_start_duration_->Observe(std::chrono::duration<double>(duration).count());
+}
+
+void NeonMetrics::RecordApiRequest(const ApiResult& result) {
+  api_requests_->Add({{"outcome", result.Outcome()}}).Increment();
+}
+
+std::string NeonStatusJson(const NeonStatus& s) {
+  using nlohmann::json;
+  auto opt_time = [](const std::optional<SystemTime>& t) -> json {
+    return t ? json(FormatRfc3339(*t)) : json(nullptr);
+  };
+  json j;
+  j["mode"] = s.enabled ? "on" : "off";
+  j["endpoint_id"] = s.endpoint_id.empty() ? json(nullptr) : json(s.endpoint_id);
+  j["project_id"] = s.project_id.empty() ? json(nullptr) : json(s.project_id);
+  j["pooler"] = s.pooler;
+  j["idle_policy"] = s.idle_policy == IdlePolicy::kKeepAwake ? "keep_awake" : "allow_suspend";
+  j["policy"] = {{"state", s.policy_state ? json(std::string(PolicyStateName(*s.policy_state)))
+                                          : json(nullptr)},
+                 {"reason", s.policy_reason}};
+  j["compute"] = {{"state", std::string(ComputeStateName(s.compute_state))},
+                  {"suspend_timeout_seconds",
+                   s.suspend_timeout_seconds ? json(*s.suspend_timeout_seconds) : json(nullptr)},
+                  {"last_active", opt_time(s.last_active)}};
+  j["api"] = {
+      {"configured", s.api_configured},
+      {"last_outcome", s.last_api_outcome.empty() ? json(nullptr) : json(s.last_api_outcome)},
+      {"last_error", s.last_api_error.empty() ? json(nullptr) : json(s.last_api_error)},
+      {"last_at", opt_time(s.last_api_at)}};
+  j["cold_starts"] = {{"total", s.cold_starts},
+                      {"last_seconds", s.last_cold_start_seconds ? json(*s.last_cold_start_seconds)
+                                                                 : json(nullptr)}};
+  j["hints"] = s.hints;
+  return j.dump();
+}
+
+}  // namespace pgvigil

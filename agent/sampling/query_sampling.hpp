@@ -1,0 +1,56 @@
+#pragma once
+// QuerySampling: the slow-query sampling feature as the composition root sees it. Owns the
+// metrics, the StatementSampler and the ActivitySampler; the scheduler calls RunStatements every
+// statements_interval and RunActivity every activity_interval on a connection it owns (never
+// while the database is idle/suspended: the scheduler decides), with a deadline of
+// now + sampling.statement_timeout. After each run the JSON documents are rebuilt and published.
+// Thread-safety: Run* belong to the scheduler thread; QueriesJson()/StatusJson() may be called
+// from any thread (they copy strings published under a mutex).
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/settings.hpp"
+#include "db/connection.hpp"
+#include "sampling/activity_sampler.hpp"
+#include "sampling/sampling_metrics.hpp"
+#include "sampling/statement_sampler.hpp"
+
+namespace pgvigil {
+
+class QuerySampling {
+ public:
+  // `own_application_name` = database.application_name (pgvigil's sessions are not sampled).
+  QuerySampling(const SamplingSettings& settings, prometheus::Registry& registry,
+                std::string own_application_name = "pgvigil");
+
+  SamplerRunResult RunStatements(Connection& conn, SteadyTime deadline, SystemTime now);
+  SamplerRunResult RunActivity(Connection& conn, SteadyTime deadline, SystemTime now);
+
+  // Body of GET /queries: {"generated_at", "enabled", "query_text", "statements": {...},
+  // "activity": {...}}.
+  std::string QueriesJson() const;
+  // The "sampling" section of /health: {"enabled", "query_text", "statements": {status, ...},
+  // "activity": {status, ...}}, and a "hint" while pg_stat_statements is missing.
+  std::string StatusJson() const;
+
+  const SamplingSettings& settings() const { return settings_; }
+  SamplingMetrics& metrics() { return metrics_; }
+  StatementSampler& statements() { return statements_; }
+  ActivitySampler& activity() { return activity_; }
+
+ private:
+  void Publish(SystemTime now);
+
+  SamplingSettings settings_;
+  SamplingMetrics metrics_;
+  StatementSampler statements_;
+  ActivitySampler activity_;
+  mutable std::mutex mu_;  // guards the two strings below
+  std::string queries_json_;
+  std::string status_json_;
+};
+
+}  // namespace pgvigil

@@ -1,0 +1,67 @@
+#include "sampling/statement_diff.hpp"
+
+#include <cmath>
+
+namespace pgvigil {
+namespace {
+
+// Counters only move forward within one incarnation; anything else is a reset we missed.
+bool WentBackwards(const StatementCounters& now, const StatementCounters& before) {
+  return now.calls < before.calls || now.total_exec_ms < before.total_exec_ms ||
+         now.rows < before.rows || now.shared_blks_hit < before.shared_blks_hit ||
+         now.shared_blks_read < before.shared_blks_read ||
+         now.temp_blks_read < before.temp_blks_read ||
+         now.temp_blks_written < before.temp_blks_written || now.blk_read_ms < before.blk_read_ms ||
+         !std::isfinite(now.total_exec_ms) || !std::isfinite(now.blk_read_ms);
+}
+
+StatementCounters Minus(const StatementCounters& a, const StatementCounters& b) {
+  StatementCounters d;
+  d.calls = a.calls - b.calls;
+  d.total_exec_ms = a.total_exec_ms - b.total_exec_ms;
+  d.rows = a.rows - b.rows;
+  d.shared_blks_hit = a.shared_blks_hit - b.shared_blks_hit;
+  d.shared_blks_read = a.shared_blks_read - b.shared_blks_read;
+  d.temp_blks_read = a.temp_blks_read - b.temp_blks_read;
+  d.temp_blks_written = a.temp_blks_written - b.temp_blks_written;
+  d.blk_read_ms = a.blk_read_ms - b.blk_read_ms;
+  return d;
+}
+
+}  // namespace
+
+void StatementDiffer::Clear() {
+  have_epoch_ = false;
+  previous_.clear();
+}
+
+DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<StatementRow> rows) {
+  DiffOutcome out;
+  out.first_sample = !have_epoch_;
+  out.epoch_changed = have_epoch_ && !(epoch == epoch_);
+  const bool compare = have_epoch_ && !out.epoch_changed;
+  std::unordered_map<StatementKey, Previous, StatementKeyHash> next;
+  next.reserve(rows.size());
+  for (StatementRow& row : rows) {
+    if (compare) {
+      auto it = previous_.find(row.key);
+      if (it == previous_.end()) {
+        ++out.new_keys;
+      } else if (it->second.stats_since != row.stats_since ||
+                 WentBackwards(row.counters, it->second.counters)) {
+        ++out.reset_keys;
+      } else if (row.counters.calls > it->second.counters.calls) {
+        out.deltas.push_back(StatementDelta{row.key, Minus(row.counters, it->second.counters),
+                                            row.datname, row.usename});
+      }
+    }
+    // A duplicate key (should not happen) keeps the first row, so deltas stay consistent.
+    next.emplace(row.key, Previous{row.counters, std::move(row.stats_since)});
+  }
+  previous_ = std::move(next);
+  epoch_ = epoch;
+  have_epoch_ = true;
+  return out;
+}
+
+}  // namespace pgvigil

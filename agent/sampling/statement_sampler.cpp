@@ -1,0 +1,403 @@
+#include "sampling/statement_sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/log.hpp"
+#include "util/time_format.hpp"
+
+namespace pgvigil {
+namespace {
+
+// How far past top_n we look for texts, so that a few of pgvigil's own statements (excluded
+// once their text is known) cannot push real statements out of the lists.
+constexpr int kTextSlack = 16;
+constexpr std::size_t kMaxOwnQueryids = 256;
+
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool IsOwnText(std::string_view raw) {
+  std::size_t i = 0;
+  while (i < raw.size() && (raw[i] == ' ' || raw[i] == '\n' || raw[i] == '\t' || raw[i] == '\r')) {
+    ++i;
+  }
+  return raw.substr(i, kSamplerTag.size()) == kSamplerTag;
+}
+
+// SQLSTATEs that mean the extension (or its library) is not usable, as opposed to a failure of
+// this run: undefined_table, undefined_function, undefined_column (shape changed under us),
+// object_not_in_prerequisite_state (not in shared_preload_libraries).
+bool MeansUnavailable(const DbError& e) {
+  return e.sqlstate == "42P01" || e.sqlstate == "42883" || e.sqlstate == "42703" ||
+         e.sqlstate == "55000";
+}
+
+nlohmann::json OptionalTime(const std::optional<SystemTime>& t) {
+  return t ? nlohmann::json(FormatRfc3339Utc(*t)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json TopJson(const TopStatement& t, QueryTextMode mode) {
+  nlohmann::json j;
+  j["queryid"] = std::to_string(t.key.queryid);  // 64-bit: a string survives JavaScript
+  j["database"] = t.datname;
+  j["user"] = t.usename;
+  j["toplevel"] = t.key.toplevel;
+  if (t.text) {
+    j["fingerprint"] = t.text->fingerprint;
+    if (mode != QueryTextMode::kNone) {
+      j["query"] = t.text->text;
+      j["query_truncated"] = t.text->truncated;
+    }
+  } else {
+    j["fingerprint"] = nullptr;
+    if (mode != QueryTextMode::kNone) j["query"] = nullptr;
+  }
+  j["calls"] = t.delta.calls;
+  j["total_exec_seconds"] = t.delta.total_exec_ms / 1000.0;
+  j["mean_exec_seconds"] = t.mean_exec_ms() / 1000.0;
+  j["rows"] = t.delta.rows;
+  j["shared_blks_hit"] = t.delta.shared_blks_hit;
+  j["shared_blks_read"] = t.delta.shared_blks_read;
+  j["temp_blks_read"] = t.delta.temp_blks_read;
+  j["temp_blks_written"] = t.delta.temp_blks_written;
+  j["blk_read_seconds"] = t.delta.blk_read_ms / 1000.0;
+  return j;
+}
+
+}  // namespace
+
+const char* CollectorStatusName(CollectorStatus s) {
+  switch (s) {
+    case CollectorStatus::kPending:
+      return "pending";
+    case CollectorStatus::kOk:
+      return "ok";
+    case CollectorStatus::kUnavailable:
+      return "unavailable";
+    case CollectorStatus::kError:
+      return "error";
+    case CollectorStatus::kDisabled:
+      return "disabled";
+  }
+  return "error";
+}
+
+StatementSampler::StatementSampler(const SamplingSettings& settings, SamplingMetrics& metrics)
+    : settings_(settings), metrics_(metrics) {
+  if (!settings_.enabled) status_ = CollectorStatus::kDisabled;
+}
+
+SamplerRunResult StatementSampler::Fail(SamplerRunResult r, const DbError& e) {
+  r.status = CollectorStatus::kError;
+  r.message = "reading pg_stat_statements failed: " + e.message;
+  r.error = e;
+  return r;
+}
+
+std::optional<DbError> StatementSampler::Detect(Connection& conn, SteadyTime deadline,
+                                                bool* installed) {
+  *installed = false;
+  auto res = conn.Exec(ExtensionProbeSql(), deadline);
+  if (!res.ok()) return res.error;
+  const QueryResult& q = *res.value;
+  if (q.Rows() == 0 || q.IsNull(0, 2)) return std::nullopt;
+  std::string error;
+  auto cols =
+      DetectStatementColumns(SplitCommas(q.Text(0, 2)), q.Text(0, 0), q.Text(0, 3) == "t", &error);
+  extversion_ = q.Text(0, 1);
+  if (!cols) {
+    message_ = error;
+    return std::nullopt;
+  }
+  columns_ = std::move(cols);
+  *installed = true;
+  return std::nullopt;
+}
+
+const QueryText* StatementSampler::CachedTextFor(std::int64_t queryid) {
+  auto it = cache_index_.find(queryid);
+  if (it == cache_index_.end()) return nullptr;
+  cache_.splice(cache_.begin(), cache_, it->second);
+  return &it->second->text;
+}
+
+void StatementSampler::Remember(std::int64_t queryid, QueryText text) {
+  auto it = cache_index_.find(queryid);
+  if (it != cache_index_.end()) {
+    it->second->text = std::move(text);
+    cache_.splice(cache_.begin(), cache_, it->second);
+    return;
+  }
+  cache_.push_front(CachedText{queryid, std::move(text)});
+  cache_index_[queryid] = cache_.begin();
+  const std::size_t cap = static_cast<std::size_t>(std::max(1, settings_.text_cache_size));
+  while (cache_.size() > cap) {
+    cache_index_.erase(cache_.back().queryid);
+    cache_.pop_back();
+  }
+}
+
+std::optional<DbError> StatementSampler::FetchTexts(Connection& conn, SteadyTime deadline,
+                                                    const std::vector<std::int64_t>& queryids) {
+  if (queryids.empty()) return std::nullopt;
+  std::string array = "{";
+  for (std::size_t i = 0; i < queryids.size(); ++i) {
+    if (i > 0) array += ",";
+    array += std::to_string(queryids[i]);
+  }
+  array += "}";
+  // Obfuscation drops comments and literals, so read more than we show, within reason.
+  const long long max_chars =
+      std::clamp<long long>(static_cast<long long>(settings_.max_query_length) * 8, 8192, 1 << 20);
+  auto res = conn.Exec(StatementTextsSql(*columns_), {array, std::to_string(max_chars)}, deadline);
+  if (!res.ok()) return res.error;
+  const QueryResult& q = *res.value;
+  for (int i = 0; i < q.Rows(); ++i) {
+    auto queryid = q.Int(i, 0);
+    if (!queryid) continue;
+    std::string raw = q.Text(i, 1);
+    if (IsOwnText(raw)) {
+      if (own_queryids_.size() < kMaxOwnQueryids) own_queryids_.insert(*queryid);
+      continue;
+    }
+    Remember(*queryid, PrepareQueryText(raw, settings_.query_text,
+                                        static_cast<std::size_t>(settings_.max_query_length)));
+  }
+  return std::nullopt;
+}
+
+SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, SystemTime now) {
+  const auto started = std::chrono::steady_clock::now();
+  SamplerRunResult r;
+  auto finish = [&](SamplerRunResult result) {
+    result.took = std::chrono::steady_clock::now() - started;
+    last_run_ = now;
+    status_ = result.status;
+    message_ = result.message;
+    switch (result.status) {
+      case CollectorStatus::kError:
+        metrics_.statements_collector().RecordFailure(result.took);
+        break;
+      case CollectorStatus::kOk:
+      case CollectorStatus::kUnavailable:  // the run worked; the gauge says what is missing
+        metrics_.statements_collector().RecordSuccess(result.took, now);
+        last_success_ = now;
+        break;
+      default:
+        break;
+    }
+    return result;
+  };
+  if (!settings_.enabled) {
+    r.status = CollectorStatus::kDisabled;
+    return finish(r);
+  }
+  auto unavailable = [&](std::string why) {
+    if (status_ != CollectorStatus::kUnavailable) {
+      LogWarn("statement sampling unavailable", {{"reason", why}});
+    }
+    columns_.reset();
+    differ_.Clear();
+    last_dealloc_.reset();
+    top_by_time_.clear();
+    top_by_calls_.clear();
+    metrics_.SetStatementsAvailable(false);
+    SamplerRunResult u;
+    u.status = CollectorStatus::kUnavailable;
+    u.message = std::move(why);
+    return finish(u);
+  };
+
+  if (!columns_) {
+    bool installed = false;
+    message_.clear();
+    if (auto err = Detect(conn, deadline, &installed)) return finish(Fail(r, *err));
+    if (!installed) return unavailable(message_.empty() ? kPgStatStatementsMissing : message_);
+  }
+
+  // Epoch first: a reset between the two reads then shows up no later than the next sample.
+  auto info = conn.Exec(StatementsInfoSql(*columns_), deadline);
+  if (!info.ok()) {
+    if (MeansUnavailable(*info.error)) {
+      return unavailable(info.error->sqlstate == "55000"
+                             ? std::string(kPgStatStatementsMissing) + ": " + info.error->message
+                             : kPgStatStatementsMissing);
+    }
+    return finish(Fail(r, *info.error));
+  }
+  auto stats = conn.Exec(StatementsSql(*columns_), deadline);
+  if (!stats.ok()) {
+    if (MeansUnavailable(*stats.error)) {
+      return unavailable(stats.error->sqlstate == "55000"
+                             ? std::string(kPgStatStatementsMissing) + ": " + stats.error->message
+                             : kPgStatStatementsMissing);
+    }
+    return finish(Fail(r, *stats.error));
+  }
+  metrics_.SetStatementsAvailable(true);
+
+  const QueryResult& iq = *info.value;
+  StatsEpoch epoch;
+  if (iq.Rows() > 0) {
+    epoch.postmaster_start = iq.Text(0, 0);
+    epoch.stats_reset = iq.Text(0, 3);
+    max_entries_.reset();
+    try {
+      if (!iq.IsNull(0, 1)) max_entries_ = std::stoll(iq.Text(0, 1));
+    } catch (const std::exception&) {
+    }
+    dealloc_ = iq.Int(0, 2);
+  }
+  if (dealloc_) {
+    if (last_dealloc_ && epoch.stats_reset == last_stats_reset_) {
+      if (*dealloc_ > *last_dealloc_) metrics_.AddDealloc(double(*dealloc_ - *last_dealloc_));
+    } else if (last_dealloc_) {
+      metrics_.AddDealloc(double(*dealloc_));  // reset since: all of it is new
+    }
+    last_dealloc_ = dealloc_;
+  }
+  last_stats_reset_ = epoch.stats_reset;
+
+  const QueryResult& sq = *stats.value;
+  std::vector<StatementRow> rows;
+  rows.reserve(static_cast<std::size_t>(sq.Rows()));
+  for (int i = 0; i < sq.Rows(); ++i) {
+    auto userid = sq.Int(i, 0), dbid = sq.Int(i, 1), queryid = sq.Int(i, 2),
+         toplevel = sq.Int(i, 3), calls = sq.Int(i, 4), nrows = sq.Int(i, 6), hit = sq.Int(i, 7),
+         read = sq.Int(i, 8), temp_read = sq.Int(i, 9), temp_written = sq.Int(i, 10);
+    auto total = sq.Double(i, 5), read_ms = sq.Double(i, 11);
+    if (!userid || !dbid || !queryid || !toplevel || !calls || !nrows || !hit || !read ||
+        !temp_read || !temp_written || !total || !read_ms) {
+      continue;  // unparsable row: skipping it only costs one statement a baseline
+    }
+    StatementRow row;
+    row.key = StatementKey{*userid, *dbid, *queryid, *toplevel != 0};
+    row.counters =
+        StatementCounters{*calls, *total, *nrows, *hit, *read, *temp_read, *temp_written, *read_ms};
+    row.stats_since = sq.Text(i, 12);
+    row.datname = SanitizeUtf8(sq.Text(i, 14));
+    row.usename = SanitizeUtf8(sq.Text(i, 15));
+    rows.push_back(std::move(row));
+  }
+  entries_ = sq.Rows() > 0 ? sq.Int(0, 13).value_or(sq.Rows()) : 0;
+  metrics_.SetStatementsEntries(double(*entries_), max_entries_ ? double(*max_entries_) : -1);
+  r.rows = sq.Rows();
+
+  DiffOutcome diff = differ_.Apply(epoch, std::move(rows));
+  rebaselined_ = diff.epoch_changed;
+  if (diff.epoch_changed) {
+    LogInfo("pg_stat_statements was reset or the server restarted; re-baselined");
+  }
+  window_seconds_.reset();
+  if (previous_sample_ && !diff.epoch_changed) {
+    window_seconds_ = std::chrono::duration<double>(now - *previous_sample_).count();
+  }
+  previous_sample_ = now;
+
+  // Texts for the statements that may make the top lists and are not cached yet.
+  std::vector<StatementDelta>& deltas = diff.deltas;
+  auto not_own = [&](const StatementDelta& d) { return own_queryids_.count(d.key.queryid) == 0; };
+  std::vector<const StatementDelta*> by_time, by_calls;
+  for (const auto& d : deltas) {
+    if (not_own(d)) by_time.push_back(&d);
+  }
+  by_calls = by_time;
+  std::sort(by_time.begin(), by_time.end(),
+            [](auto* a, auto* b) { return a->delta.total_exec_ms > b->delta.total_exec_ms; });
+  std::sort(by_calls.begin(), by_calls.end(),
+            [](auto* a, auto* b) { return a->delta.calls > b->delta.calls; });
+  const std::size_t top_n = static_cast<std::size_t>(std::max(0, settings_.top_n));
+  std::vector<std::int64_t> wanted;
+  std::unordered_set<std::int64_t> wanted_set;
+  for (const auto* list : {&by_time, &by_calls}) {
+    for (std::size_t i = 0; i < list->size() && i < top_n + kTextSlack; ++i) {
+      std::int64_t id = (*list)[i]->key.queryid;
+      if (cache_index_.count(id) == 0 && wanted_set.insert(id).second) wanted.push_back(id);
+    }
+  }
+  std::optional<DbError> text_error = FetchTexts(conn, deadline, wanted);
+
+  // Totals, histogram and top lists over everything that is not pgvigil's own.
+  double calls = 0, exec_ms = 0, nrows = 0;
+  for (const auto& d : deltas) {
+    if (!not_own(d)) continue;
+    calls += double(d.delta.calls);
+    exec_ms += d.delta.total_exec_ms;
+    nrows += double(d.delta.rows);
+    metrics_.ObserveStatementMean(d.mean_exec_ms() / 1000.0);
+  }
+  metrics_.AddStatementTotals(calls, exec_ms / 1000.0, nrows);
+
+  auto build = [&](const std::vector<const StatementDelta*>& sorted) {
+    std::vector<TopStatement> out;
+    for (const auto* d : sorted) {
+      if (out.size() >= top_n) break;
+      if (!not_own(*d)) continue;
+      TopStatement t{d->key, d->delta, d->datname, d->usename, std::nullopt};
+      if (const QueryText* text = CachedTextFor(d->key.queryid)) t.text = *text;
+      out.push_back(std::move(t));
+    }
+    return out;
+  };
+  top_by_time_ = build(by_time);
+  top_by_calls_ = build(by_calls);
+  std::vector<TopStatementLabel> labels;
+  for (const auto& t : top_by_time_) {
+    if (t.text)
+      labels.push_back(
+          {t.text->fingerprint, t.delta.total_exec_ms / 1000.0, double(t.delta.calls)});
+  }
+  metrics_.SetTopStatements(labels);
+
+  if (text_error) {
+    SamplerRunResult f = Fail(r, *text_error);
+    f.message = "reading pg_stat_statements texts failed: " + text_error->message;
+    return finish(f);
+  }
+  r.status = CollectorStatus::kOk;
+  return finish(r);
+}
+
+nlohmann::json StatementSampler::StatusJson() const {
+  nlohmann::json j;
+  j["status"] = CollectorStatusName(status_);
+  if (!message_.empty()) j["message"] = message_;
+  j["last_run"] = OptionalTime(last_run_);
+  j["last_success"] = OptionalTime(last_success_);
+  j["pg_stat_statements_available"] = columns_.has_value();
+  return j;
+}
+
+nlohmann::json StatementSampler::ToJson() const {
+  nlohmann::json j = StatusJson();
+  j["interval_seconds"] = std::chrono::duration<double>(settings_.statements_interval).count();
+  j["query_text"] = QueryTextModeName(settings_.query_text);
+  j["sampled_at"] = OptionalTime(previous_sample_);
+  j["window_seconds"] = window_seconds_ ? nlohmann::json(*window_seconds_) : nlohmann::json();
+  j["rebaselined"] = rebaselined_;
+  nlohmann::json pss;
+  pss["available"] = columns_.has_value();
+  pss["version"] = extversion_.empty() ? nlohmann::json() : nlohmann::json(extversion_);
+  pss["entries"] = entries_ ? nlohmann::json(*entries_) : nlohmann::json();
+  pss["max"] = max_entries_ ? nlohmann::json(*max_entries_) : nlohmann::json();
+  pss["dealloc"] = dealloc_ ? nlohmann::json(*dealloc_) : nlohmann::json();
+  j["pg_stat_statements"] = std::move(pss);
+  nlohmann::json by_time = nlohmann::json::array(), by_calls = nlohmann::json::array();
+  for (const auto& t : top_by_time_) by_time.push_back(TopJson(t, settings_.query_text));
+  for (const auto& t : top_by_calls_) by_calls.push_back(TopJson(t, settings_.query_text));
+  j["top_by_time"] = std::move(by_time);
+  j["top_by_calls"] = std::move(by_calls);
+  return j;
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,255 @@
+// Pool against real servers; an injected clock drives lifetime, idle, validation and backoff.
+#include "db/pool.hpp"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "support/pg_server.hpp"
+
+namespace pgvigil {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::PgBouncer;
+using test::PgServer;
+using test::PgServerOptions;
+
+ConnParams Params(const std::string& url) {
+  ParsedUrl parsed = ParseDatabaseUrl(url);
+  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
+  return *parsed.params;
+}
+
+struct FakeClock {
+  SteadyTime now = Clock::now();
+  Pool::Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+SteadyTime Deadline() { return Clock::now() + 5s; }
+
+TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db][pool][live]") {
+  PgServer pg;
+  PoolSettings s;
+  s.size = 2;
+  Pool pool(s, Params(pg.Url()), Millis(5000));
+  auto a = pool.Acquire(Deadline());
+  REQUIRE(a.ok());
+  CHECK(a.value->info().new_connection);
+  CHECK(a.value->info().connect_duration > 0ns);
+  int pid = a.value->conn().backend_pid();
+  CHECK(a.value->conn().Exec("SELECT 1", Deadline()).ok());
+  PoolStats st = pool.Stats();
+  CHECK(st.max_size == 2);
+  CHECK(st.open == 1);
+  CHECK(st.busy == 1);
+  CHECK(st.idle == 0);
+  pool.Release(std::move(*a.value));
+  st = pool.Stats();
+  CHECK(st.idle == 1);
+  CHECK(st.busy == 0);
+
+  auto b = pool.Acquire(Deadline());
+  REQUIRE(b.ok());
+  CHECK_FALSE(b.value->info().new_connection);
+  CHECK(b.value->conn().backend_pid() == pid);
+  // A second lease while the first is out opens the second slot.
+  auto c = pool.Acquire(Deadline());
+  REQUIRE(c.ok());
+  CHECK(c.value->info().new_connection);
+  // Size 2: a third is refused without blocking.
+  auto d = pool.Acquire(Deadline());
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error->message.find("exhausted") != std::string::npos);
+  pool.Release(std::move(*b.value));
+  pool.Release(std::move(*c.value));
+  CHECK(pool.Stats().opened_total == 2);
+  CHECK(pool.Stats().open == 2);
+
+  pool.CloseAll();
+  st = pool.Stats();
+  CHECK(st.open == 0);
+  CHECK(st.closed_total["shutdown"] == 2);
+}
+
+TEST_CASE("Pool: a terminated backend is discarded and replaced [live]", "[db][pool][live]") {
+  PgServer pg;
+  Pool pool(PoolSettings{}, Params(pg.Url()), Millis(5000));
+  auto a = pool.Acquire(Deadline());
+  REQUIRE(a.ok());
+  pg.Psql("SELECT pg_terminate_backend(" + std::to_string(a.value->conn().backend_pid()) + ")");
+  auto r = a.value->conn().Exec("SELECT 1", Deadline());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error->ConnectionLost());
+  pool.Release(std::move(*a.value));
+  PoolStats st = pool.Stats();
+  CHECK(st.open == 0);
+  CHECK(st.closed_total["broken"] == 1);
+
+  auto b = pool.Acquire(Deadline());
+  REQUIRE(b.ok());
+  CHECK(b.value->info().new_connection);
+  CHECK(b.value->conn().Exec("SELECT 1", Deadline()).ok());
+  pool.Release(std::move(*b.value));
+  CHECK(pool.Stats().opened_total == 2);
+}
+
+TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connections [live]",
+          "[db][pool][live]") {
+  PgServer pg;
+  PoolSettings s;
+  s.max_lifetime = Millis(100'000);
+  s.idle_timeout = Millis(20'000);
+  s.validate_after = Millis(5'000);
+  FakeClock clock;  // each block below gets its own pool; the clock only moves forward
+
+  auto use = [&](Pool& pool) {
+    auto l = pool.Acquire(Deadline());
+    REQUIRE(l.ok());
+    bool fresh = l.value->info().new_connection;
+    REQUIRE(l.value->conn().Exec("SELECT 1", Deadline()).ok());
+    pool.Release(std::move(*l.value));
+    return fresh;
+  };
+
+  {
+    INFO("idle close");
+    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    CHECK(use(pool));
+    clock.now += 19s;
+    pool.Maintain();
+    CHECK(pool.Stats().open == 1);
+    clock.now += 1s;
+    pool.Maintain();
+    CHECK(pool.Stats().open == 0);
+    CHECK(pool.Stats().closed_total["idle"] == 1);
+    CHECK(use(pool));
+  }
+  {
+    INFO("lifetime is jittered within [90%, 100%] of max_lifetime");
+    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    CHECK(use(pool));
+    for (int i = 0; i < 8; ++i) {  // kept busy: never idle, 88s old
+      clock.now += 11s;
+      CHECK_FALSE(use(pool));
+    }
+    pool.Maintain();
+    CHECK(pool.Stats().open == 1);
+    clock.now += 12s + 1ms;  // 100.001s: past any jittered lifetime
+    pool.Maintain();
+    CHECK(pool.Stats().open == 0);
+    CHECK(pool.Stats().closed_total["lifetime"] == 1);
+    CHECK(use(pool));
+    CHECK(pool.Stats().opened_total == 2);
+  }
+  {
+    INFO("a connection that died while idle is caught by validation");
+    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    auto l = pool.Acquire(Deadline());
+    REQUIRE(l.ok());
+    int pid = l.value->conn().backend_pid();
+    pool.Release(std::move(*l.value));
+    pg.Psql("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    clock.now += 6s;  // past validate_after
+    auto m = pool.Acquire(Deadline());
+    REQUIRE(m.ok());
+    CHECK(m.value->info().new_connection);
+    CHECK(m.value->conn().backend_pid() != pid);
+    pool.Release(std::move(*m.value));
+    CHECK(pool.Stats().closed_total["broken"] == 1);
+  }
+}
+
+TEST_CASE("Pool: backs off after a failed connect without touching the network [live]",
+          "[db][pool][live]") {
+  PgServerOptions opts;
+  opts.start = false;
+  PgServer pg(opts);
+  FakeClock clock;
+  PoolSettings s;
+  s.backoff_initial = Millis(500);
+  s.backoff_max = Millis(4000);
+  Pool pool(s, Params(pg.Url()), Millis(2000), clock.fn());
+
+  auto first = pool.Acquire(Deadline());
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error->kind == ErrorKind::kRefused);
+  PoolStats st = pool.Stats();
+  CHECK(st.connect_errors_total["refused"] == 1);
+  CHECK(st.backing_off);
+  REQUIRE(st.last_connect_error.has_value());
+  CHECK(pool.NextConnectAllowed() > clock.now);
+  CHECK(pool.NextConnectAllowed() <= clock.now + 500ms);
+
+  pg.Start();  // the server is back, but we are still backing off
+  auto t0 = Clock::now();
+  auto second = pool.Acquire(Deadline());
+  CHECK(Clock::now() - t0 < 50ms);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error->kind == ErrorKind::kRefused);
+  CHECK(pool.Stats().connect_errors_total["refused"] == 1);  // no new attempt
+  CHECK(pool.Stats().opened_total == 0);
+
+  clock.now = pool.NextConnectAllowed();
+  auto third = pool.Acquire(Deadline());
+  REQUIRE(third.ok());
+  pool.Release(std::move(*third.value));
+  st = pool.Stats();
+  CHECK_FALSE(st.backing_off);
+  CHECK(st.opened_total == 1);
+  CHECK(pool.NextConnectAllowed() == clock.now);
+}
+
+TEST_CASE("Pool: a misconfiguration retries at the slow pace [live]", "[db][pool][live]") {
+  PgServer pg;
+  FakeClock clock;
+  PoolSettings s;
+  s.misconfigured_backoff = Millis(60'000);
+  Pool pool(s, Params(pg.UrlWithPassword("wrong")), Millis(2000), clock.fn());
+  auto first = pool.Acquire(Deadline());
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error->kind == ErrorKind::kAuth);
+  CHECK(pool.NextConnectAllowed() == clock.now + 60s);
+  clock.now += 59s;
+  auto second = pool.Acquire(Deadline());
+  REQUIRE_FALSE(second.ok());
+  CHECK(pool.Stats().connect_errors_total["auth"] == 1);
+  clock.now += 1s;
+  auto third = pool.Acquire(Deadline());
+  REQUIRE_FALSE(third.ok());
+  CHECK(pool.Stats().connect_errors_total["auth"] == 2);
+  CHECK(pool.Stats().last_connect_error->find("wrong") == std::string::npos);
+
+  pool.CloseAll();  // resets the backoff
+  CHECK(pool.NextConnectAllowed() == clock.now);
+  CHECK_FALSE(pool.Stats().backing_off);
+}
+
+TEST_CASE("Pool: through PgBouncer in transaction mode [live]", "[db][pool][live]") {
+  PgServer pg;
+  PgBouncer bouncer(pg);
+  FakeClock clock;
+  PoolSettings s;
+  s.validate_after = Millis(0);  // validate on every Acquire: the empty query must pass too
+  Pool pool(s, Params(bouncer.Url()), Millis(5000), clock.fn());
+  for (int i = 0; i < 20; ++i) {
+    clock.now += 1ms;
+    auto l = pool.Acquire(Deadline());
+    REQUIRE(l.ok());
+    auto r = l.value->conn().Exec("SELECT 1", Deadline());
+    REQUIRE(r.ok());
+    CHECK(r.value->Int(0, 0) == 1);
+    auto p = l.value->conn().Exec("SELECT $1::int * 2", {std::to_string(i)}, Deadline());
+    REQUIRE(p.ok());
+    CHECK(p.value->Int(0, 0) == 2 * i);
+    pool.Release(std::move(*l.value));
+  }
+  CHECK(pool.Stats().opened_total == 1);
+}
+
+}  // namespace
+}  // namespace pgvigil

@@ -1,0 +1,201 @@
+// Live tests of the Neon simulator (tests/support/neon_sim) together with pgvigil's NeonApi and
+// error classification: a real PostgreSQL behind the simulated proxy and control plane.
+#include "support/neon_sim.hpp"
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "db/connection.hpp"
+#include "neon/neon_api.hpp"
+#include "support/pg_server.hpp"
+
+namespace pgvigil {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+ConnParams Params(const std::string& url, const std::string& sslmode = "disable") {
+  auto parsed = ParseDatabaseUrl(url);
+  REQUIRE(parsed.params);
+  ConnParams p = *parsed.params;
+  p.Set("sslmode", sslmode);
+  p.Set("application_name", "neon_sim_test");
+  return p;
+}
+
+NeonApiOptions ApiOptions(const test::NeonSim& sim) {
+  NeonApiOptions o;
+  o.api_url = sim.ApiUrl();
+  o.api_key = sim.options().api_key;
+  o.project_id = sim.options().project_id;
+  o.endpoint_id = sim.options().endpoint_id;
+  o.connect_timeout = 2000ms;
+  o.read_timeout = 2000ms;
+  return o;
+}
+
+ComputeStateKind ApiState(const test::NeonSim& sim) {
+  auto r = NeonApi(ApiOptions(sim)).GetEndpoint();
+  REQUIRE(r.ok());
+  return r.state->state;
+}
+
+TEST_CASE("neon sim: suspends when idle, a client connection wakes it after the cold start",
+          "[neon][live][sim]") {
+  test::PgServer server;
+  test::NeonSimOptions o;
+  o.suspend_after = 1000ms;
+  o.cold_start_delay = 700ms;
+  test::NeonSim sim(server, o);
+  REQUIRE(sim.compute_state() == "active");
+  CHECK(ApiState(sim) == ComputeStateKind::kActive);
+
+  {
+    auto c = Connection::Open(Params(sim.Url()), Clock::now() + 5s);
+    REQUIRE(c.ok());
+    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+    // An open connection keeps the compute awake however long it sits there.
+    std::this_thread::sleep_for(1500ms);
+    CHECK(sim.compute_state() == "active");
+    CHECK(sim.open_connections() == 1);
+    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+  }
+  auto closed_at = Clock::now();
+  REQUIRE(sim.WaitForState("idle", 5s));
+  CHECK(Clock::now() - closed_at >= 900ms);
+  CHECK_FALSE(server.running());
+  CHECK(sim.suspends() == 1);
+  CHECK(ApiState(sim) == ComputeStateKind::kIdle);
+  const auto accepted = sim.connections_accepted();
+  std::this_thread::sleep_for(300ms);
+  CHECK(sim.connections_accepted() == accepted);  // nobody touched it while asleep
+
+  auto begin = Clock::now();
+  auto c = Connection::Open(Params(sim.Url()), Clock::now() + 15s);
+  auto took = Clock::now() - begin;
+  REQUIRE(c.ok());
+  CHECK(took >= 700ms);
+  REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+  CHECK(sim.compute_state() == "active");
+  CHECK(sim.cold_starts() == 1);
+  REQUIRE(sim.last_cold_start());
+  CHECK(*sim.last_cold_start() >= 700ms);
+  CHECK(*sim.last_cold_start() <= std::chrono::duration_cast<std::chrono::milliseconds>(took));
+  CHECK(sim.connections_accepted() == accepted + 1);
+  CHECK(ApiState(sim) == ComputeStateKind::kActive);
+}
+
+TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
+  test::PgServer server;
+  test::NeonSimOptions o;
+  o.suspend_after = 0ms;  // only SuspendNow()
+  o.cold_start_delay = 1500ms;
+  test::NeonSim sim(server, o);
+
+  auto r = NeonApi(ApiOptions(sim)).GetEndpoint();
+  REQUIRE(r.ok());
+  CHECK(r.state->state == ComputeStateKind::kActive);
+  CHECK(r.state->suspend_timeout_seconds == 0);
+  REQUIRE(r.state->last_active);
+  CHECK(std::chrono::abs(*r.state->last_active - std::chrono::system_clock::now()) < 10s);
+  CHECK(sim.api_requests() == 1);
+
+  {  // init while starting, then active
+    sim.SuspendNow();
+    REQUIRE(sim.compute_state() == "idle");
+    CHECK(ApiState(sim) == ComputeStateKind::kIdle);
+    std::thread client([&] {
+      auto c = Connection::Open(Params(sim.Url()), Clock::now() + 15s);
+      CHECK(c.ok());
+    });
+    bool saw_init = false;
+    for (int i = 0; i < 50 && !saw_init; ++i) {
+      saw_init = ApiState(sim) == ComputeStateKind::kInit;
+      if (!saw_init) std::this_thread::sleep_for(50ms);
+    }
+    client.join();
+    CHECK(saw_init);
+    CHECK(ApiState(sim) == ComputeStateKind::kActive);
+  }
+  {  // a wrong key is unauthorized and never shows up in the error
+    auto opts = ApiOptions(sim);
+    opts.api_key = "napi_wrong_key_987654321";
+    auto bad = NeonApi(opts).GetEndpoint();
+    REQUIRE(bad.error);
+    CHECK(bad.error->kind == ApiErrorKind::kUnauthorized);
+    CHECK(bad.error->http_status == 401);
+    CHECK_THAT(bad.error->message, Catch::Contains("NEON_API_KEY"));
+    CHECK_THAT(bad.error->message, !Catch::Contains(opts.api_key));
+    CHECK_THAT(bad.error->message, !Catch::Contains(sim.options().api_key));
+  }
+  {  // a wrong endpoint id is not_found
+    auto opts = ApiOptions(sim);
+    opts.endpoint_id = "ep-nope";
+    auto nf = NeonApi(opts).GetEndpoint();
+    REQUIRE(nf.error);
+    CHECK(nf.error->kind == ApiErrorKind::kNotFound);
+  }
+  {  // 429 with Retry-After, then a forced 500
+    sim.SetApiRateLimited(true, 7);
+    auto rl = NeonApi(ApiOptions(sim)).GetEndpoint();
+    REQUIRE(rl.error);
+    CHECK(rl.error->kind == ApiErrorKind::kRateLimited);
+    CHECK(rl.error->retry_after == Millis(7000));
+    sim.SetApiRateLimited(false);
+    sim.SetApiStatus(500);
+    auto se = NeonApi(ApiOptions(sim)).GetEndpoint();
+    REQUIRE(se.error);
+    CHECK(se.error->kind == ApiErrorKind::kServer);
+    sim.SetApiStatus(0);
+    CHECK(NeonApi(ApiOptions(sim)).GetEndpoint().ok());
+  }
+  {  // no server at the API URL is a network error, within the deadline
+    auto opts = ApiOptions(sim);
+    opts.api_url = "http://127.0.0.1:" + std::to_string(test::FreeTcpPort()) + "/api/v2";
+    auto begin = Clock::now();
+    auto ne = NeonApi(opts).GetEndpoint();
+    CHECK(Clock::now() - begin < 5s);
+    REQUIRE(ne.error);
+    CHECK(ne.error->kind == ApiErrorKind::kNetwork);
+    CHECK_THAT(ne.error->message, !Catch::Contains(opts.api_key));
+  }
+}
+
+TEST_CASE("neon sim: Neon's proxy errors reach libpq and are classified", "[neon][live][sim]") {
+  test::PgServer server;
+  test::NeonSimOptions o;
+  o.suspend_after = 0ms;
+  test::NeonSim sim(server, o);
+  struct Case {
+    const char* text;
+    ErrorKind kind;
+  };
+  const Case cases[] = {
+      {test::kNeonWakingError, ErrorKind::kNeonWaking},
+      {test::kNeonDisabledError, ErrorKind::kNeonDisabled},
+      {test::kNeonNotFoundError, ErrorKind::kNeonNotFound},
+      {test::kNeonQuotaError, ErrorKind::kNeonQuota},
+      {test::kNeonSniError, ErrorKind::kNeonSni},
+      {test::kNeonTooManyAttemptsError, ErrorKind::kTooManyConnections},
+  };
+  for (const char* sslmode : {"disable", "prefer"}) {
+    for (const auto& c : cases) {
+      INFO("sslmode=" << sslmode << " text: " << c.text);
+      sim.RefuseWith(c.text);
+      auto r = Connection::Open(Params(sim.Url(), sslmode), Clock::now() + 5s);
+      REQUIRE(r.error);
+      CHECK(r.error->kind == c.kind);
+      CHECK_THAT(r.error->message, Catch::Contains(c.text));
+      CHECK_THAT(r.error->message, !Catch::Contains(test::kPassword));
+    }
+  }
+  CHECK(ErrorKindName(ErrorKind::kNeonWaking) == "neon_waking");
+  sim.StopRefusing();
+  auto ok = Connection::Open(Params(sim.Url(), "prefer"), Clock::now() + 5s);
+  REQUIRE(ok.ok());
+  CHECK(ok.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+}
+
+}  // namespace
+}  // namespace pgvigil
