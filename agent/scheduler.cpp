@@ -3,28 +3,37 @@
 #include <algorithm>
 
 #include "health/prober.hpp"
+#include "neon_watch.hpp"
+#include "pgstats/db_stats_collector.hpp"
+#include "sampling/query_sampling.hpp"
+#include "tracing/otlp_exporter.hpp"
+#include "tracing/span.hpp"
+#include "tracing/tracer.hpp"
 #include "util/log.hpp"
 
 namespace pgvigil {
 
 namespace {
-using SteadyClock = std::chrono::steady_clock;
 constexpr auto kHeartbeat = std::chrono::seconds(1);
+
+SpanTime WallNow() { return std::chrono::system_clock::now(); }
 }  // namespace
 
 Scheduler::Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecycle& lifecycle,
-                     AgentMetrics& metrics)
+                     AgentMetrics& metrics, SchedulerParts parts)
     : settings_(settings),
       snapshots_(snapshots),
       lifecycle_(lifecycle),
       metrics_(metrics),
+      parts_(parts),
       pool_(settings.pool, settings.database.conn, settings.database.connect_timeout),
       health_(settings.probe) {
-  // The loop may legitimately sit in one connect plus one query; /livez must not call that dead.
-  lifecycle_.heartbeat_stale_after =
-      std::max<std::chrono::nanoseconds>(std::chrono::seconds(30),
-                                         3 * (settings.database.connect_timeout +
-                                              settings.probe.timeout + settings.sampling.statement_timeout));
+  // One turn may legitimately sit in a connect, the probe, an API call and the samplers;
+  // /livez must not call that dead.
+  lifecycle_.heartbeat_stale_after = std::max<std::chrono::nanoseconds>(
+      std::chrono::seconds(30),
+      3 * (settings.database.connect_timeout + settings.probe.timeout +
+           2 * settings.sampling.statement_timeout + settings.neon.wake_timeout));
 }
 
 Scheduler::~Scheduler() { Stop(); }
@@ -56,38 +65,68 @@ void Scheduler::WaitUntil(std::stop_token& stop, SteadyClock::time_point t) {
                       [this] { return wake_requested_; });
 }
 
+void Scheduler::Apply(const Decision& d) {
+  if (d.close_pool) {
+    pool_.CloseAll("suspend");
+    parts_.neon->OnPoolClosed();
+  }
+  probing_ = d.probing;
+  bool changed = false;
+  const auto before = health_.state();
+  if (d.state == PolicyState::kIdle) {
+    if (health_.state() != DbState::kIdle) changed = health_.SetIdle(d.reason);
+  } else if (d.state == PolicyState::kWaking) {
+    if (health_.state() != DbState::kWaking) changed = health_.SetWaking();
+  }
+  if (changed) {
+    metrics_.SetState(health_.state(), true);
+    LogInfo("database state changed", {{"from", std::string(DbStateName(before))},
+                                       {"to", std::string(DbStateName(health_.state()))},
+                                       {"reason", health_.reason()}});
+  }
+  if (d.probe_now) next_probe_ = SteadyClock::now();
+}
+
 void Scheduler::Run(std::stop_token stop) {
-  auto next_probe = SteadyClock::now();
+  next_probe_ = SteadyClock::now();
   while (!stop.stop_requested()) {
     lifecycle_.Beat();
-    const auto now = SteadyClock::now();
     bool woken = false;
     {
       std::lock_guard lock(wake_mu_);
       woken = std::exchange(wake_requested_, false);
     }
-    if (now >= next_probe || woken) {
-      // While the pool backs off after a failed connect, probe when it allows the next attempt.
-      if (woken || pool_.NextConnectAllowed() <= now) {
-        Probe();
-        next_probe = SteadyClock::now() + settings_.probe.interval;
+    if (parts_.neon) {
+      if (woken) Apply(parts_.neon->OnWakeRequest(PolicyTime::Now()));
+      Apply(parts_.neon->Tick(PolicyTime::Now()));
+      lifecycle_.Beat();
+    }
+    const auto now = SteadyClock::now();
+    if (probing_ && (now >= next_probe_ || woken)) {
+      // While the pool backs off after a failed connect, look again when it allows.
+      const auto allowed = pool_.NextConnectAllowed();
+      if (woken || allowed <= SteadyClock::now()) {
+        Cycle(woken);
+        next_probe_ = SteadyClock::now() + settings_.probe.interval;
       } else {
-        next_probe = pool_.NextConnectAllowed();
+        next_probe_ = allowed;
       }
     }
     pool_.Maintain();
     Publish();
-    WaitUntil(stop, next_probe);
+    auto wake_at = next_probe_;
+    if (!probing_) wake_at = SteadyClock::now() + kHeartbeat;
+    WaitUntil(stop, wake_at);
   }
   pool_.CloseAll("shutdown");
   Publish();
 }
 
-void Scheduler::Probe() {
+void Scheduler::ObserveProbe(const ProbeResult& r, bool count_failure) {
   const auto before = health_.state();
-  ProbeResult r = RunProbe(pool_, settings_.probe);
-  const bool changed = health_.Observe(r);
   metrics_.RecordProbe(r);
+  if (!r.ok && !count_failure) return;  // a cold start still within wake_timeout
+  const bool changed = health_.Observe(r);
   metrics_.SetState(health_.state(), changed);
   if (changed) {
     const auto level = DbStateUsable(health_.state()) ? LogLevelValue::kInfo : LogLevelValue::kWarn;
@@ -100,6 +139,147 @@ void Scheduler::Probe() {
     LogDebug("probe failed", {{"state", std::string(DbStateName(health_.state()))},
                               {"reason", health_.reason()}});
   }
+}
+
+// One probe cycle: connect if needed, SELECT 1 under its deadline, then the Neon activity check
+// and whatever samplers are due, all on the same connection, all traced.
+void Scheduler::Cycle(bool probe_now) {
+  (void)probe_now;
+  const auto& conn_params = settings_.database.conn;
+  ScopedSpan root;
+  if (parts_.tracer) {
+    root = parts_.tracer->StartSpan("pgvigil.probe", SpanKind::kInternal);
+    root.SetAttribute("pgvigil.db_state.before", std::string(DbStateName(health_.state())));
+  }
+  const bool was_idle = health_.state() == DbState::kIdle || health_.state() == DbState::kWaking;
+  const auto started_wall = WallNow();
+  const auto started = SteadyClock::now();
+
+  ProbeResult r;
+  auto lease = pool_.Acquire(SteadyClock::time_point::max());
+  if (lease.ok() && lease.value->info().new_connection && parts_.tracer) {
+    auto connect = StartDbClientSpan(*parts_.tracer,
+                                     {conn_params.Database(), "connect", "", conn_params.Host(),
+                                      conn_params.Port()},
+                                     &root, started_wall);
+    connect.SetAttribute("pgvigil.cold_start", was_idle);
+    connect.End(started_wall + std::chrono::duration_cast<SpanTime::duration>(
+                                   lease.value->info().connect_duration));
+  }
+  if (!lease.ok()) {
+    r.at = std::chrono::system_clock::now();
+    r.latency = SteadyClock::now() - started;
+    r.error = lease.error;
+    if (parts_.tracer) {
+      auto connect = StartDbClientSpan(*parts_.tracer,
+                                       {conn_params.Database(), "connect", "", conn_params.Host(),
+                                        conn_params.Port()},
+                                       &root, started_wall);
+      connect.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+    }
+  } else {
+    r.new_connection = lease.value->info().new_connection;
+    r.connect_duration = lease.value->info().connect_duration;
+    ScopedSpan query;
+    std::string sql = kProbeSql;
+    if (parts_.tracer) {
+      query = StartDbClientSpan(*parts_.tracer,
+                                {conn_params.Database(), "SELECT", "SELECT ?", conn_params.Host(),
+                                 conn_params.Port()},
+                                &root);
+      sql = SqlCommenter(sql, query.Traceparent());
+    }
+    const auto query_start = SteadyClock::now();
+    auto res = lease.value->conn().Exec(sql, query_start + settings_.probe.timeout);
+    r.latency = SteadyClock::now() - query_start;
+    r.at = std::chrono::system_clock::now();
+    if (res.ok() && res.value->Rows() == 1 && res.value->Text(0, 0) == "1") {
+      r.ok = true;
+      query.SetOk();
+    } else {
+      r.error = res.error.value_or(
+          DbError{ErrorKind::kProtocol, "", "probe returned an unexpected result"});
+      query.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+    }
+  }
+
+  bool count_failure = true;
+  if (parts_.neon) {
+    const auto now = PolicyTime::Now();
+    if (r.new_connection || !lease.ok()) {
+      Decision d = parts_.neon->OnConnect(now, lease.ok(), r.connect_duration);
+      count_failure = d.count_failures;
+      if (d.cold_start) root.SetAttribute("pgvigil.cold_start_seconds",
+                                          std::chrono::duration<double>(*d.cold_start).count());
+      Apply(d);
+    }
+    Decision d = parts_.neon->AfterProbe(
+        now, r.ok, lease.ok() ? &lease.value->conn() : nullptr, pool_.Stats().opened_total,
+        SteadyClock::now() + settings_.probe.timeout);
+    count_failure = count_failure && d.count_failures;
+    if (lease.ok() && d.close_pool) {
+      pool_.Release(std::move(*lease.value));
+      lease.value.reset();
+    }
+    Apply(d);
+  }
+  ObserveProbe(r, count_failure);
+  if (r.ok) {
+    root.SetOk();
+  } else if (r.error) {
+    root.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+  }
+  root.SetAttribute("pgvigil.db_state", std::string(DbStateName(health_.state())));
+  root.End();
+
+  if (lease.ok() && lease.value) {
+    if (r.ok && probing_) RunSamplers(lease.value->conn());
+    pool_.Release(std::move(*lease.value));
+  }
+}
+
+void Scheduler::RunSamplers(Connection& conn) {
+  const auto now = SteadyClock::now();
+  auto traced = [&](const char* name, auto&& run) {
+    ScopedSpan span;
+    if (parts_.tracer) span = parts_.tracer->StartSpan(name, SpanKind::kInternal);
+    const bool ok = run();
+    if (ok) {
+      span.SetOk();
+    } else {
+      span.SetError("", std::string(name) + " failed", "collector_error");
+    }
+  };
+  if (parts_.sampling && settings_.sampling.enabled) {
+    if (now >= next_activity_ && !conn.broken()) {
+      next_activity_ = now + settings_.sampling.activity_interval;
+      traced("pgvigil.sample.activity", [&] {
+        auto res = parts_.sampling->RunActivity(
+            conn, SteadyClock::now() + settings_.sampling.statement_timeout,
+            std::chrono::system_clock::now());
+        return !res.error.has_value();
+      });
+    }
+    if (now >= next_statements_ && !conn.broken()) {
+      next_statements_ = now + settings_.sampling.statements_interval;
+      traced("pgvigil.sample.statements", [&] {
+        auto res = parts_.sampling->RunStatements(
+            conn, SteadyClock::now() + settings_.sampling.statement_timeout,
+            std::chrono::system_clock::now());
+        return !res.error.has_value();
+      });
+    }
+  }
+  if (parts_.db_stats && now >= next_db_stats_ && !conn.broken()) {
+    next_db_stats_ = now + settings_.stats.interval;
+    traced("pgvigil.collect.db_stats", [&] {
+      auto status = parts_.db_stats->RunAll(
+          conn, SteadyClock::now() + settings_.sampling.statement_timeout);
+      if (status.connection_lost) conn.MarkBroken();
+      return status.failed == 0;
+    });
+  }
+  lifecycle_.Beat();
 }
 
 void Scheduler::Publish() {
@@ -120,6 +300,11 @@ void Scheduler::Publish() {
   s->pool = pool_.Stats();
   s->target = settings_.database.conn.Redacted();
   s->sequence = ++sequence_;
+  if (parts_.sampling) s->sampling_json = parts_.sampling->StatusJson();
+  s->tracing_json =
+      parts_.exporter ? parts_.exporter->StatusJson() : OtlpExporter::DisabledStatusJson();
+  if (parts_.neon) s->neon_json = parts_.neon->StatusJson();
+  if (parts_.db_stats) s->db_stats_json = parts_.db_stats->StatusJson().dump();
   metrics_.UpdatePool(s->pool);
   snapshots_.Publish(std::move(s));
 }

@@ -1,8 +1,9 @@
 #pragma once
 // Scheduler: the one thread that talks to the database. It owns the pool, runs the probe on its
-// timer, feeds the health model and metrics, and publishes an immutable Snapshot after every
-// turn. Its loop turns at least once a second (the heartbeat /livez watches), and every database
-// call it makes has a deadline, so it never hangs.
+// timer, then (on the same connection, when due) the activity and statement samplers and the
+// database statistics; it feeds the health model, metrics and traces, follows the Neon suspend
+// policy, and publishes an immutable Snapshot after every turn. The loop turns at least once a
+// second (the heartbeat /livez watches), and every database call has a deadline.
 // Start/Stop/RequestWake are thread-safe; everything else is private to the thread.
 #include <condition_variable>
 #include <memory>
@@ -18,31 +19,57 @@
 
 namespace pgvigil {
 
+class QuerySampling;
+class DbStatsCollector;
+class Tracer;
+class NeonWatch;
+class OtlpExporter;
+struct Decision;
+
+// Optional parts, owned by the composition root; null when off.
+struct SchedulerParts {
+  QuerySampling* sampling = nullptr;
+  DbStatsCollector* db_stats = nullptr;
+  Tracer* tracer = nullptr;
+  OtlpExporter* exporter = nullptr;  // only for its /health status
+  NeonWatch* neon = nullptr;
+};
+
 class Scheduler {
  public:
   Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecycle& lifecycle,
-            AgentMetrics& metrics);
+            AgentMetrics& metrics, SchedulerParts parts = {});
   ~Scheduler();  // stops the thread first
 
   void Start();
   // Stops the loop (an in-flight database call ends at its deadline), closes the pool.
   void Stop();
-  // Asks the loop to probe now (POST /wake, tests). Thread-safe, never blocks on the database.
+  // Asks the loop to look at the database now (POST /wake). Thread-safe, never blocks.
   void RequestWake();
 
  private:
+  using SteadyClock = std::chrono::steady_clock;
   void Run(std::stop_token stop);
-  void Probe();
+  void Cycle(bool probe_now);
+  void RunSamplers(Connection& conn);
+  void Apply(const Decision& d);
+  void ObserveProbe(const ProbeResult& r, bool count_failure);
   void Publish();
-  void WaitUntil(std::stop_token& stop, std::chrono::steady_clock::time_point t);
+  void WaitUntil(std::stop_token& stop, SteadyClock::time_point t);
 
   const Settings& settings_;
   SnapshotStore& snapshots_;
   Lifecycle& lifecycle_;
   AgentMetrics& metrics_;
+  SchedulerParts parts_;
   Pool pool_;
   HealthModel health_;
   std::uint64_t sequence_ = 0;
+  SteadyClock::time_point next_probe_{};
+  SteadyClock::time_point next_activity_{};
+  SteadyClock::time_point next_statements_{};
+  SteadyClock::time_point next_db_stats_{};
+  bool probing_ = true;  // false while the Neon policy keeps away from the compute
 
   std::mutex wake_mu_;
   std::condition_variable_any wake_cv_;

@@ -395,6 +395,11 @@ const std::vector<Field>& Schema() {
       {"sampling", "top_n_labels",
        [](const Value& v, Settings& s, Pending&) { s.sampling.top_n_labels = ReadInt(v, 0, 100); }},
 
+      {"stats", "enabled",
+       [](const Value& v, Settings& s, Pending&) { s.stats.enabled = ReadBool(v); }},
+      {"stats", "interval",
+       [](const Value& v, Settings& s, Pending&) { s.stats.interval = ReadDuration(v); }},
+
       {"tracing", "otlp_endpoint",
        [](const Value& v, Settings& s, Pending&) { s.tracing.otlp_endpoint = ReadHttpUrl(v); }},
       {"tracing", "headers", &ReadHeaders},

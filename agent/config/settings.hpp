@@ -95,6 +95,12 @@ struct TracingSettings {
   bool operator==(const TracingSettings&) const = default;
 };
 
+struct StatsSettings {
+  bool enabled = true;       // postgres_exporter-compatible database statistics
+  Millis interval{30'000};  // never per scrape; skipped while the database is idle
+  bool operator==(const StatsSettings&) const = default;
+};
+
 enum class NeonMode { kAuto, kOn, kOff };
 enum class IdlePolicy { kAllowSuspend, kKeepAwake };
 
@@ -123,6 +129,7 @@ struct Settings {
   HttpSettings http;
   LogSettings log;
   SamplingSettings sampling;
+  StatsSettings stats;
   TracingSettings tracing;
   NeonSettings neon;
 

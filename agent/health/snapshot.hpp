@@ -30,6 +30,7 @@ struct Snapshot {
   std::string sampling_json;
   std::string tracing_json;
   std::string neon_json;
+  std::string db_stats_json;
 };
 
 class SnapshotStore {
