@@ -149,7 +149,7 @@ values are left out (pgvigil's default applies, which is the same); maps become 
 # The database URL is not here: pgvigil reads it from the environment variable
 # {{ include "pgvigil.urlEnvName" . }}, set from a Secret.
 {{- $settings := .values.config.settings -}}
-{{- range $section := list "database" "pool" "probe" "http" "log" "sampling" "tracing" "neon" }}
+{{- range $section := list "database" "pool" "probe" "http" "log" "sampling" "stats" "tracing" "neon" }}
 {{- $table := index $settings $section | default dict }}
 
 [{{ $section }}]

@@ -1,0 +1,269 @@
+// End-to-end tests of the optional parts through the real binary: traces (/traces and OTLP
+// export to a loopback receiver), slow-query sampling (/queries), and Neon's suspend policy
+// against the Neon simulator (a proxy that really stops PostgreSQL, plus a fake control plane).
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/agent_process.hpp"
+#include "support/neon_sim.hpp"
+#include "support/otlp_receiver.hpp"
+#include "support/pg_server.hpp"
+
+using namespace pgvigil::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::string Config(const std::string& extra) {
+  return R"([database]
+url_env = "TEST_DB_URL"
+connect_timeout = "3s"
+
+[pool]
+backoff_initial = "100ms"
+backoff_max = "500ms"
+
+[probe]
+interval = "500ms"
+timeout = "400ms"
+failure_threshold = 2
+
+[http]
+listen = "127.0.0.1:{port}"
+
+[log]
+level = "debug"
+
+)" + extra;
+}
+
+json Get(const AgentProcess& a, const std::string& path) {
+  auto r = a.Get(path);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+std::vector<json> Spans(const json& doc) {
+  std::vector<json> out;
+  for (const auto& rs : doc["resourceSpans"])
+    for (const auto& ss : rs["scopeSpans"])
+      for (const auto& sp : ss["spans"]) out.push_back(sp);
+  return out;
+}
+
+std::string Attr(const json& span, const std::string& key) {
+  for (const auto& a : span["attributes"]) {
+    if (a["key"] == key) {
+      const auto& v = a["value"];
+      if (v.contains("stringValue")) return v["stringValue"];
+      if (v.contains("intValue")) return v["intValue"];
+      if (v.contains("boolValue")) return v["boolValue"].get<bool>() ? "true" : "false";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("traces: probe spans with semconv attributes, served and exported over OTLP", "[live]") {
+  PgServer pg;
+  OtlpReceiver collector;
+  AgentProcess agent(Config("[tracing]\notlp_endpoint = \"" + collector.Endpoint() +
+                            "\"\nexport_interval = \"300ms\"\n"),
+                     {{"TEST_DB_URL", pg.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  REQUIRE(Eventually([&] { return Spans(Get(agent, "/traces")).size() >= 4; }, 10s));
+
+  json doc = Get(agent, "/traces");
+  bool saw_probe = false, saw_select = false, saw_connect = false;
+  for (const auto& sp : Spans(doc)) {
+    CHECK(sp["traceId"].get<std::string>().size() == 32);
+    CHECK(sp["spanId"].get<std::string>().size() == 16);
+    CHECK(sp["kind"].is_number_integer());
+    CHECK(sp["startTimeUnixNano"].is_string());
+    if (sp["name"] == "pgvigil.probe") saw_probe = true;
+    if (Attr(sp, "db.operation.name") == "SELECT") {
+      saw_select = true;
+      CHECK(sp["kind"] == 3);
+      CHECK(Attr(sp, "db.system.name") == "postgresql");
+      CHECK(Attr(sp, "db.namespace") == "postgres");
+      CHECK(Attr(sp, "server.address") == "127.0.0.1");
+      CHECK(Attr(sp, "server.port") == std::to_string(pg.port()));
+    }
+    if (Attr(sp, "db.operation.name") == "connect") saw_connect = true;
+  }
+  CHECK(saw_probe);
+  CHECK(saw_select);
+  CHECK(saw_connect);
+
+  // The probe's SQL carries its traceparent, so its session can be matched in pg_stat_activity.
+  CHECK(Eventually(
+      [&] {
+        return pg.Psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvigil' "
+                       "AND query LIKE '%traceparent=''00-%'") != "0";
+      },
+      5s));
+
+  // The collector got OTLP JSON.
+  REQUIRE(collector.WaitForRequests(1, 10s));
+  auto req = collector.Requests().front();
+  CHECK(req.path == "/v1/traces");
+  CHECK(req.Header("Content-Type") == "application/json");
+  json body = json::parse(req.body);
+  CHECK(!Spans(body).empty());
+
+  // A failing database gives ERROR spans with the error type.
+  pg.Stop();
+  REQUIRE(Eventually(
+      [&] {
+        auto d = json::parse(agent.Get("/traces?error=true").body, nullptr, false);
+        return !d.is_discarded() && !Spans(d).empty();
+      },
+      10s));
+  auto errors = Spans(json::parse(agent.Get("/traces?error=true").body));
+  CHECK(errors.front()["status"]["code"] == 2);
+  CHECK(agent.Get("/traces?min_duration=bogus").status == 400);
+}
+
+TEST_CASE("a dead OTLP collector leaves probes and /livez untouched", "[live]") {
+  PgServer pg;
+  OtlpReceiver collector;
+  collector.SetDefaultReply(OtlpReply::kHang);
+  collector.SetHangFor(20s);
+  AgentProcess agent(Config("[tracing]\notlp_endpoint = \"" + collector.Endpoint() +
+                            "\"\nexport_interval = \"200ms\"\nexport_timeout = \"10s\"\n"),
+                     {{"TEST_DB_URL", pg.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  REQUIRE(collector.WaitForRequests(1, 10s));
+  const double before = agent.Metric("pgvigil_probes_total{outcome=\"ok\"}").value_or(0);
+  std::this_thread::sleep_for(2s);
+  const double after = agent.Metric("pgvigil_probes_total{outcome=\"ok\"}").value_or(0);
+  CHECK(after - before >= 3);  // probes every 500ms keep going while the export hangs
+  auto live = agent.Get("/livez");
+  CHECK(live.status == 200);
+  CHECK(live.elapsed < 200ms);
+}
+
+TEST_CASE("sampling: /queries shows obfuscated statements and long-running queries", "[live]") {
+  PgServer pg;
+  AgentProcess agent(Config("[sampling]\nstatements_interval = \"1s\"\nactivity_interval = "
+                            "\"500ms\"\nslow_threshold = \"500ms\"\n"),
+                     {{"TEST_DB_URL", pg.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  // Warm up (a new statement only sets a baseline), then the measured workload.
+  pg.Psql("SELECT 'hunter2' AS secret_marker_q, 1");
+  std::this_thread::sleep_for(1500ms);
+  for (int i = 0; i < 5; ++i) pg.Psql("SELECT 'hunter2' AS secret_marker_q, 1");
+  std::thread sleeper([&] { pg.Psql("SELECT pg_sleep(2) /* sleeper_marker */"); });
+  bool statement_seen = false, sleeper_seen = false;
+  std::string body;
+  Eventually(
+      [&] {
+        body = agent.Get("/queries").body;
+        statement_seen = body.find("secret_marker_q") != std::string::npos;
+        sleeper_seen = body.find("pg_sleep") != std::string::npos;
+        return statement_seen && sleeper_seen;
+      },
+      8s);
+  sleeper.join();
+  INFO(body);
+  CHECK(statement_seen);
+  CHECK(sleeper_seen);
+  CHECK(body.find("hunter2") == std::string::npos);
+  json h = Get(agent, "/health");
+  CHECK(h["sampling"]["statements"]["status"] == "ok");
+  auto metrics = agent.Get("/metrics").body;
+  CHECK(metrics.find("pgvigil_statements_calls_total") != std::string::npos);
+  CHECK(metrics.find("pg_stat_database_xact_commit{") != std::string::npos);
+}
+
+TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app wakes it",
+          "[live][neon]") {
+  PgServer pg;
+  NeonSimOptions sim_options;
+  sim_options.suspend_after = 1500ms;
+  sim_options.cold_start_delay = 300ms;
+  NeonSim sim(pg, sim_options);
+  const std::string neon = "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
+                           "\"1s\"\napi_url = \"" + sim.ApiUrl() + "\"\nproject_id = \"" +
+                           sim_options.project_id + "\"\nendpoint_id = \"" +
+                           sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
+  AgentProcess agent(Config(neon + "[sampling]\nenabled = false\n"),
+                     {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", sim_options.api_key}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 15s));
+
+  // Nobody else uses the database: pgvigil lets go, the simulator suspends the compute.
+  REQUIRE(sim.WaitForState("idle", 15s));
+  REQUIRE(agent.WaitState("idle", 10s));
+  CHECK(agent.Get("/health/db").status == 200);  // idle is healthy
+  const auto accepted = sim.connections_accepted();
+  std::this_thread::sleep_for(3s);
+  CHECK(sim.connections_accepted() == accepted);  // pgvigil opened nothing while asleep
+  json h = Get(agent, "/health");
+  CHECK(h["neon"]["compute"]["state"] == "idle");
+
+  // POST /wake: pgvigil itself wakes the compute, and measures the cold start.
+  CHECK(agent.Request("POST", "/wake").status == 202);
+  REQUIRE(agent.WaitState("up", 10s));
+  CHECK(agent.Metric("pgvigil_cold_starts_total").value_or(0) >= 1);
+  CHECK(sim.cold_starts() >= 1);
+
+  // Left alone again, it sleeps again; then the app connects: the compute wakes, and pgvigil
+  // is back within about one API poll.
+  REQUIRE(sim.WaitForState("idle", 15s));
+  REQUIRE(agent.WaitState("idle", 10s));
+  std::thread app([&] {
+    RunCommand("psql '" + sim.Url() + "' -c 'SELECT pg_sleep(3)' >/dev/null 2>&1");
+  });
+  const bool back_up = agent.WaitState("up", 10s);
+  app.join();
+  CHECK(back_up);
+}
+
+TEST_CASE("neon keep_awake: probing keeps the compute awake", "[live][neon]") {
+  PgServer pg;
+  NeonSimOptions sim_options;
+  sim_options.suspend_after = 1500ms;
+  NeonSim sim(pg, sim_options);
+  AgentProcess agent(Config("[neon]\nmode = \"on\"\nallow_insecure_tls = true\nidle_policy = "
+                            "\"keep_awake\"\n[sampling]\nenabled = false\n"),
+                     {{"TEST_DB_URL", sim.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 15s));
+  std::this_thread::sleep_for(4s);
+  CHECK(sim.suspends() == 0);
+  CHECK(agent.State() == "up");
+}
+
+TEST_CASE("neon: a wrong API key is reported and nothing crashes", "[live][neon]") {
+  PgServer pg;
+  NeonSimOptions sim_options;
+  sim_options.suspend_after = 0ms;
+  NeonSim sim(pg, sim_options);
+  const std::string neon = "[neon]\nmode = \"on\"\nallow_insecure_tls = true\napi_url = \"" +
+                           sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id +
+                           "\"\napi_poll_interval = \"1s\"\nendpoint_id = \"" +
+                           sim_options.endpoint_id + "\"\n";
+  AgentProcess agent(Config(neon), {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", "wrong-key-xyz"}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 15s));
+  REQUIRE(Eventually(
+      [&] {
+        auto h = json::parse(agent.Get("/health").body, nullptr, false);
+        return !h.is_discarded() && h["neon"].is_object() &&
+               h["neon"]["api"]["last_outcome"] == "unauthorized";
+      },
+      10s));
+  CHECK(agent.Get("/livez").status == 200);
+  const std::string all = agent.Output() + agent.Get("/health").body + agent.Get("/metrics").body;
+  CHECK(all.find("wrong-key-xyz") == std::string::npos);
+}
