@@ -1,5 +1,6 @@
 #include "app.hpp"
 
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-
-#include <httplib.h>
 
 #include "health/snapshot.hpp"
 #include "http/server.hpp"
@@ -86,13 +85,12 @@ int RunAgent(const Settings& settings) {
 
   // Optional parts, in start order; their metric families are registered even when idle so
   // dashboards and alerts always find them.
-  QuerySampling sampling(settings.sampling, metrics.registry(),
-                         settings.database.application_name);
+  QuerySampling sampling(settings.sampling, metrics.registry(), settings.database.application_name);
   std::unique_ptr<DbStatsCollector> db_stats;
   if (settings.stats.enabled) {
     db_stats = std::make_unique<DbStatsCollector>(
-        metrics.registry(), DbStatsOptions{settings.stats.interval,
-                                           settings.sampling.statement_timeout});
+        metrics.registry(),
+        DbStatsOptions{settings.stats.interval, settings.sampling.statement_timeout});
   }
   TracingMetrics tracing_metrics(metrics.registry());
   const TraceResource resource = DetectResource(settings.tracing.service_name, kVersion);
@@ -132,19 +130,20 @@ int RunAgent(const Settings& settings) {
                    res.set_header("Cache-Control", "no-store");
                    res.set_content(sampling.QueriesJson(), "application/json");
                  }});
-  http.AddRoute({"GET", "/traces", [&span_buffer](const httplib::Request& req, httplib::Response& res) {
-                   std::string err;
-                   auto q = ParseTracesQuery(req.params, &err);
-                   if (!q) {
-                     res.status = 400;
-                     res.set_content(err + "\n", "text/plain");
-                     return;
-                   }
-                   res.set_header("Cache-Control", "no-store");
-                   res.set_content(TracesJson(span_buffer, q->min_duration, q->errors_only,
-                                              std::min(q->limit, span_buffer.capacity())),
-                                   "application/json");
-                 }});
+  http.AddRoute(
+      {"GET", "/traces", [&span_buffer](const httplib::Request& req, httplib::Response& res) {
+         std::string err;
+         auto q = ParseTracesQuery(req.params, &err);
+         if (!q) {
+           res.status = 400;
+           res.set_content(err + "\n", "text/plain");
+           return;
+         }
+         res.set_header("Cache-Control", "no-store");
+         res.set_content(TracesJson(span_buffer, q->min_duration, q->errors_only,
+                                    std::min(q->limit, span_buffer.capacity())),
+                         "application/json");
+       }});
   http.AddRoute({"POST", "/wake", [&scheduler](const httplib::Request&, httplib::Response& res) {
                    scheduler.RequestWake();
                    res.status = 202;
@@ -157,12 +156,12 @@ int RunAgent(const Settings& settings) {
   }
   lifecycle.listening = true;
   scheduler.Start();
-  LogInfo("pgvigil started", {{"version", kVersion},
-                              {"listen", settings.http.listen},
-                              {"port", std::to_string(http.port())},
-                              {"target", settings.database.conn.Redacted()},
-                              {"config", settings.config_path.empty() ? "(defaults)"
-                                                                      : settings.config_path}});
+  LogInfo("pgvigil started",
+          {{"version", kVersion},
+           {"listen", settings.http.listen},
+           {"port", std::to_string(http.port())},
+           {"target", settings.database.conn.Redacted()},
+           {"config", settings.config_path.empty() ? "(defaults)" : settings.config_path}});
 
   sigset_t set = ShutdownSignals();
   int sig = 0;

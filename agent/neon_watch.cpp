@@ -60,8 +60,8 @@ Decision NeonWatch::Note(Decision d) {
   if (d.cold_start) metrics_.RecordColdStart(*d.cold_start);
   std::lock_guard lock(mu_);
   if (status_.policy_state != d.state) {
-    LogInfo("neon suspend policy", {{"state", std::string(PolicyStateName(d.state))},
-                                    {"reason", d.reason}});
+    LogInfo("neon suspend policy",
+            {{"state", std::string(PolicyStateName(d.state))}, {"reason", d.reason}});
   }
   status_.policy_state = d.state;
   status_.policy_reason = d.reason;
@@ -105,8 +105,8 @@ Decision NeonWatch::AfterProbe(PolicyTime now, bool ok, Connection* conn,
   bool foreign = false;
   std::string reason;
   if (ok && conn && allow_suspend()) {
-    auto v = ProbeActivity(*conn, settings_.database.application_name, tracker_, own_connects,
-                           deadline);
+    auto v =
+        ProbeActivity(*conn, settings_.database.application_name, tracker_, own_connects, deadline);
     if (v.ok()) {
       foreign = v.value->foreign;
       reason = v.value->reason;

@@ -136,8 +136,8 @@ void Scheduler::ObserveProbe(const ProbeResult& r, bool count_failure) {
          {"reason", health_.reason()},
          {"target", settings_.database.conn.Redacted()}});
   } else if (!r.ok) {
-    LogDebug("probe failed", {{"state", std::string(DbStateName(health_.state()))},
-                              {"reason", health_.reason()}});
+    LogDebug("probe failed",
+             {{"state", std::string(DbStateName(health_.state()))}, {"reason", health_.reason()}});
   }
 }
 
@@ -158,10 +158,10 @@ void Scheduler::Cycle(bool probe_now) {
   ProbeResult r;
   auto lease = pool_.Acquire(SteadyClock::time_point::max());
   if (lease.ok() && lease.value->info().new_connection && parts_.tracer) {
-    auto connect = StartDbClientSpan(*parts_.tracer,
-                                     {conn_params.Database(), "connect", "", conn_params.Host(),
-                                      conn_params.Port()},
-                                     &root, started_wall);
+    auto connect = StartDbClientSpan(
+        *parts_.tracer,
+        {conn_params.Database(), "connect", "", conn_params.Host(), conn_params.Port()}, &root,
+        started_wall);
     connect.SetAttribute("pgvigil.cold_start", was_idle);
     connect.End(started_wall + std::chrono::duration_cast<SpanTime::duration>(
                                    lease.value->info().connect_duration));
@@ -171,10 +171,10 @@ void Scheduler::Cycle(bool probe_now) {
     r.latency = SteadyClock::now() - started;
     r.error = lease.error;
     if (parts_.tracer) {
-      auto connect = StartDbClientSpan(*parts_.tracer,
-                                       {conn_params.Database(), "connect", "", conn_params.Host(),
-                                        conn_params.Port()},
-                                       &root, started_wall);
+      auto connect = StartDbClientSpan(
+          *parts_.tracer,
+          {conn_params.Database(), "connect", "", conn_params.Host(), conn_params.Port()}, &root,
+          started_wall);
       connect.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
     }
   } else {
@@ -183,10 +183,10 @@ void Scheduler::Cycle(bool probe_now) {
     ScopedSpan query;
     std::string sql = kProbeSql;
     if (parts_.tracer) {
-      query = StartDbClientSpan(*parts_.tracer,
-                                {conn_params.Database(), "SELECT", "SELECT ?", conn_params.Host(),
-                                 conn_params.Port()},
-                                &root);
+      query = StartDbClientSpan(
+          *parts_.tracer,
+          {conn_params.Database(), "SELECT", "SELECT ?", conn_params.Host(), conn_params.Port()},
+          &root);
       sql = SqlCommenter(sql, query.Traceparent());
     }
     const auto query_start = SteadyClock::now();
@@ -209,13 +209,14 @@ void Scheduler::Cycle(bool probe_now) {
     if (r.new_connection || !lease.ok()) {
       Decision d = parts_.neon->OnConnect(now, lease.ok(), r.connect_duration);
       count_failure = d.count_failures;
-      if (d.cold_start) root.SetAttribute("pgvigil.cold_start_seconds",
-                                          std::chrono::duration<double>(*d.cold_start).count());
+      if (d.cold_start)
+        root.SetAttribute("pgvigil.cold_start_seconds",
+                          std::chrono::duration<double>(*d.cold_start).count());
       Apply(d);
     }
-    Decision d = parts_.neon->AfterProbe(
-        now, r.ok, lease.ok() ? &lease.value->conn() : nullptr, pool_.Stats().opened_total,
-        SteadyClock::now() + settings_.probe.timeout);
+    Decision d = parts_.neon->AfterProbe(now, r.ok, lease.ok() ? &lease.value->conn() : nullptr,
+                                         pool_.Stats().opened_total,
+                                         SteadyClock::now() + settings_.probe.timeout);
     count_failure = count_failure && d.count_failures;
     if (lease.ok() && d.close_pool) {
       pool_.Release(std::move(*lease.value));
@@ -273,8 +274,8 @@ void Scheduler::RunSamplers(Connection& conn) {
   if (parts_.db_stats && now >= next_db_stats_ && !conn.broken()) {
     next_db_stats_ = now + settings_.stats.interval;
     traced("pgvigil.collect.db_stats", [&] {
-      auto status = parts_.db_stats->RunAll(
-          conn, SteadyClock::now() + settings_.sampling.statement_timeout);
+      auto status =
+          parts_.db_stats->RunAll(conn, SteadyClock::now() + settings_.sampling.statement_timeout);
       if (status.connection_lost) conn.MarkBroken();
       return status.failed == 0;
     });

@@ -38,10 +38,10 @@ def http_get(port, path, timeout=2.0):
         conn.close()
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
 
@@ -362,6 +362,8 @@ def measure(args, pg, pids_file, tools, roles):
         c1 = pg.calls_by_role(roles)[t.role]
         t.m["held"] = max(t.m["held"], pg.held_by_role(roles)[t.role])
         t.m["rss_scraped"] = rss_mib(t.pid)
+        t.m["rss_anon"] = rss_mib(t.pid, "RssAnon")
+        t.m["threads"] = rss_mib(t.pid, "Threads") * 1024
         t.m["p50_ms"] = quantile(lat, 0.50)
         t.m["p99_ms"] = quantile(lat, 0.99)
         t.m["body_kib"] = size / 1024
@@ -379,6 +381,13 @@ def measure(args, pg, pids_file, tools, roles):
         w = run_wrk(t.port, path, args.wrk_seconds)
         t.m["livez_rps"], t.m["livez_p99_ms"] = w["rps"], w["p99_ms"]
         t.m["livez_non2xx"], t.m["livez_sock"] = w["non2xx"], w["socket_errors"]
+    breakdown = []
+    for t in tools:
+        for calls, query in pg.rows(
+                "SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) "
+                "FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+                f"WHERE r.rolname = '{t.role}' ORDER BY s.calls DESC LIMIT 6"):
+            breakdown.append(f"- {t.name}: {calls} × `{query}`")
     opened_end = connections_opened(args.pg_log, roles)
     for t in tools:
         t.m["opened_total"] = opened_end[t.role]
@@ -389,6 +398,8 @@ def measure(args, pg, pids_file, tools, roles):
         ("Start-up to first successful probe, ms (/health up; exporter pg_up 1)", "probe_ms", 0),
         ("RSS after warm-up, MiB", "rss_warm", 1),
         (f"RSS after {args.scrapes:,} scrapes, MiB", "rss_scraped", 1),
+        ("… of which anonymous (heap, stacks), MiB", "rss_anon", 1),
+        ("Threads", "threads", 0),
         ("/metrics latency p50, ms", "p50_ms", 2),
         ("/metrics latency p99, ms", "p99_ms", 2),
         ("/metrics response size, KiB", "body_kib", 1),
@@ -434,6 +445,11 @@ def measure(args, pg, pids_file, tools, roles):
     print(verdict)
     if notes:
         print("\n".join(notes))
+    print("\nMost frequent statements per role over the whole run:")
+    print("\n".join(breakdown))
+    notes.append("\nMost frequent statements per role over the whole run (start-up and warm-up "
+                 "included):\n")
+    notes.extend(breakdown)
 
     if args.docs:
         write_docs(args, machine_info(args), table, verdict, notes, run_seconds)

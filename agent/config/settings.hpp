@@ -96,7 +96,7 @@ struct TracingSettings {
 };
 
 struct StatsSettings {
-  bool enabled = true;       // postgres_exporter-compatible database statistics
+  bool enabled = true;      // postgres_exporter-compatible database statistics
   Millis interval{30'000};  // never per scrape; skipped while the database is idle
   bool operator==(const StatsSettings&) const = default;
 };

@@ -8,13 +8,20 @@ namespace pgvigil {
 
 std::string_view DbStateName(DbState s) {
   switch (s) {
-    case DbState::kStarting: return "starting";
-    case DbState::kUp: return "up";
-    case DbState::kDegraded: return "degraded";
-    case DbState::kDown: return "down";
-    case DbState::kIdle: return "idle";
-    case DbState::kWaking: return "waking";
-    case DbState::kMisconfigured: return "misconfigured";
+    case DbState::kStarting:
+      return "starting";
+    case DbState::kUp:
+      return "up";
+    case DbState::kDegraded:
+      return "degraded";
+    case DbState::kDown:
+      return "down";
+    case DbState::kIdle:
+      return "idle";
+    case DbState::kWaking:
+      return "waking";
+    case DbState::kMisconfigured:
+      return "misconfigured";
   }
   return "unknown";
 }
@@ -73,8 +80,7 @@ bool HealthModel::Observe(const ProbeResult& r) {
     if (failed > 0 && state_ != DbState::kStarting && state_ != DbState::kIdle &&
         state_ != DbState::kWaking) {
       return Transition(DbState::kDegraded, std::to_string(failed) + " of the last " +
-                                                std::to_string(recent_.size()) +
-                                                " probes failed");
+                                                std::to_string(recent_.size()) + " probes failed");
     }
     last_error_kind_.reset();
     return Transition(DbState::kUp, "");
@@ -90,8 +96,7 @@ bool HealthModel::Observe(const ProbeResult& r) {
     return Transition(DbState::kDown, described);
   }
   const std::string count = " (" + std::to_string(consecutive_failures_) + " of " +
-                            std::to_string(settings_.failure_threshold) +
-                            " failures before down)";
+                            std::to_string(settings_.failure_threshold) + " failures before down)";
   switch (state_) {
     case DbState::kUp:
     case DbState::kDegraded:

@@ -14,9 +14,9 @@
 namespace pgvigil {
 
 enum class DbState { kStarting, kUp, kDegraded, kDown, kIdle, kWaking, kMisconfigured };
-inline constexpr DbState kAllDbStates[] = {DbState::kStarting, DbState::kUp,   DbState::kDegraded,
-                                           DbState::kDown,     DbState::kIdle, DbState::kWaking,
-                                           DbState::kMisconfigured};
+inline constexpr DbState kAllDbStates[] = {
+    DbState::kStarting, DbState::kUp,     DbState::kDegraded,     DbState::kDown,
+    DbState::kIdle,     DbState::kWaking, DbState::kMisconfigured};
 std::string_view DbStateName(DbState s);  // "starting", "up", ..., "misconfigured"
 // Usable for an application: up, degraded, idle.
 bool DbStateUsable(DbState s);
@@ -46,7 +46,9 @@ class HealthModel {
   int consecutive_failures() const { return consecutive_failures_; }
   int consecutive_successes() const { return consecutive_successes_; }
   std::optional<ProbeResult> last() const { return last_; }
-  std::optional<std::chrono::system_clock::time_point> last_success() const { return last_success_; }
+  std::optional<std::chrono::system_clock::time_point> last_success() const {
+    return last_success_;
+  }
   bool any_probe_finished() const { return last_.has_value(); }
 
  private:

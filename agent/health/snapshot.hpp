@@ -24,7 +24,7 @@ struct Snapshot {
   std::optional<std::chrono::system_clock::time_point> last_success_at;
   int consecutive_failures = 0;
   PoolStats pool;
-  std::string target;  // redacted URL
+  std::string target;          // redacted URL
   std::uint64_t sequence = 0;  // increments on every publish
   // Extra sections rendered verbatim into /health (sampling, tracing, neon); JSON text each.
   std::string sampling_json;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "health/health_model.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pgvigil;
 using namespace std::chrono_literals;
@@ -65,8 +65,9 @@ TEST_CASE("failures at start stay starting until the threshold") {
   CHECK(m.state() == DbState::kDown);
 }
 
-TEST_CASE("recovery from down needs success_threshold successes, then degraded while failures "
-          "are recent") {
+TEST_CASE(
+    "recovery from down needs success_threshold successes, then degraded while failures "
+    "are recent") {
   HealthModel m(Probe(1, 2));
   m.Observe(Fail());
   REQUIRE(m.state() == DbState::kDown);

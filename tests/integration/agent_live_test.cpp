@@ -171,7 +171,8 @@ TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
   AgentProcess agent(FastConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
-  pg.Psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgvigil'");
+  pg.Psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgvigil'");
   REQUIRE(Eventually(
       [&] {
         auto h = Health(agent);
@@ -250,7 +251,8 @@ TEST_CASE("the password never appears in logs, /health, /metrics or config error
   AgentProcess agent(FastConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
-  pg.Psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgvigil'");
+  pg.Psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgvigil'");
   std::this_thread::sleep_for(1s);
   const std::string secret = kPassword;
   const std::string all = agent.Output() + agent.Get("/health").body + agent.Get("/metrics").body;
@@ -258,8 +260,7 @@ TEST_CASE("the password never appears in logs, /health, /metrics or config error
   CHECK(all.find("S3cr3t") == std::string::npos);
 
   // A URL with an unknown parameter is rejected with its name, without the password.
-  auto r = RunPgvigil({"--check-config"},
-                      {{"PGVIGIL_DATABASE_URL", pg.Url() + "?bogus_param=1"}});
+  auto r = RunPgvigil({"--check-config"}, {{"PGVIGIL_DATABASE_URL", pg.Url() + "?bogus_param=1"}});
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("bogus_param") != std::string::npos);
   CHECK(r.output.find("S3cr3t") == std::string::npos);

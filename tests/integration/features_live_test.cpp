@@ -105,8 +105,9 @@ TEST_CASE("traces: probe spans with semconv attributes, served and exported over
   // The probe's SQL carries its traceparent, so its session can be matched in pg_stat_activity.
   CHECK(Eventually(
       [&] {
-        return pg.Psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvigil' "
-                       "AND query LIKE '%traceparent=''00-%'") != "0";
+        return pg.Psql(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvigil' "
+                   "AND query LIKE '%traceparent=''00-%'") != "0";
       },
       5s));
 
@@ -192,10 +193,11 @@ TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app w
   sim_options.suspend_after = 1500ms;
   sim_options.cold_start_delay = 300ms;
   NeonSim sim(pg, sim_options);
-  const std::string neon = "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
-                           "\"1s\"\napi_url = \"" + sim.ApiUrl() + "\"\nproject_id = \"" +
-                           sim_options.project_id + "\"\nendpoint_id = \"" +
-                           sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
+  const std::string neon =
+      "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
+      "\"1s\"\napi_url = \"" +
+      sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id + "\"\nendpoint_id = \"" +
+      sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
   AgentProcess agent(Config(neon + "[sampling]\nenabled = false\n"),
                      {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", sim_options.api_key}});
   REQUIRE(agent.WaitHttp());
@@ -221,9 +223,8 @@ TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app w
   // is back within about one API poll.
   REQUIRE(sim.WaitForState("idle", 15s));
   REQUIRE(agent.WaitState("idle", 10s));
-  std::thread app([&] {
-    RunCommand("psql '" + sim.Url() + "' -c 'SELECT pg_sleep(3)' >/dev/null 2>&1");
-  });
+  std::thread app(
+      [&] { RunCommand("psql '" + sim.Url() + "' -c 'SELECT pg_sleep(3)' >/dev/null 2>&1"); });
   const bool back_up = agent.WaitState("up", 10s);
   app.join();
   CHECK(back_up);

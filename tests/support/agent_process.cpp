@@ -1,6 +1,7 @@
 #include "support/agent_process.hpp"
 
 #include <fcntl.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -29,8 +29,8 @@ std::string ReadFile(const std::string& path) {
 
 int Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
           const std::string& output_path) {
-  std::vector<std::string> env_strings = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                          "HOME=/tmp"};
+  std::vector<std::string> env_strings = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp"};
   for (const char* keep : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
     if (const char* v = std::getenv(keep)) env_strings.push_back(std::string(keep) + "=" + v);
   }
@@ -105,10 +105,11 @@ AgentProcess::~AgentProcess() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-HttpReply AgentProcess::Request(const std::string& method, const std::string& path) const {
+HttpReply AgentProcess::Request(const std::string& method, const std::string& path,
+                                std::chrono::milliseconds timeout) const {
   httplib::Client cli("127.0.0.1", port_);
-  cli.set_connection_timeout(2, 0);
-  cli.set_read_timeout(5, 0);
+  cli.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+  cli.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   HttpReply reply;
   const auto start = std::chrono::steady_clock::now();
   httplib::Result res = method == "GET"    ? cli.Get(path)
@@ -127,20 +128,7 @@ HttpReply AgentProcess::Request(const std::string& method, const std::string& pa
 }
 
 HttpReply AgentProcess::Get(const std::string& path, std::chrono::milliseconds timeout) const {
-  httplib::Client cli("127.0.0.1", port_);
-  cli.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-  cli.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-  HttpReply reply;
-  const auto start = std::chrono::steady_clock::now();
-  auto res = cli.Get(path);
-  reply.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - start);
-  if (res) {
-    reply.status = res->status;
-    reply.body = res->body;
-    for (const auto& [k, v] : res->headers) reply.headers[k] = v;
-  }
-  return reply;
+  return Request("GET", path, timeout);
 }
 
 bool AgentProcess::WaitHttp(std::chrono::milliseconds timeout) const {

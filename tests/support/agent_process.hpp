@@ -30,8 +30,10 @@ class AgentProcess {
 
   int port() const { return port_; }
   int pid() const { return pid_; }
-  HttpReply Get(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
-  HttpReply Request(const std::string& method, const std::string& path) const;
+  HttpReply Get(const std::string& path,
+                std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  HttpReply Request(const std::string& method, const std::string& path,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // Polls until /livez answers 200.
   bool WaitHttp(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   // Polls /health until its database.state equals `state`.
