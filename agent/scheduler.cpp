@@ -254,12 +254,13 @@ void Scheduler::RunSamplers(Connection& conn) {
   if (parts_.sampling && settings_.sampling.enabled) {
     if (now >= next_activity_ && !conn.broken()) {
       next_activity_ = now + settings_.sampling.activity_interval;
+      const auto sampled_at = std::chrono::system_clock::now();
       traced("pgvigil.sample.activity", [&] {
         auto res = parts_.sampling->RunActivity(
-            conn, SteadyClock::now() + settings_.sampling.statement_timeout,
-            std::chrono::system_clock::now());
+            conn, SteadyClock::now() + settings_.sampling.statement_timeout, sampled_at);
         return !res.error.has_value();
       });
+      TraceLongRunning(sampled_at);
     }
     if (now >= next_statements_ && !conn.broken()) {
       next_statements_ = now + settings_.sampling.statements_interval;
@@ -281,6 +282,37 @@ void Scheduler::RunSamplers(Connection& conn) {
     });
   }
   lifecycle_.Beat();
+}
+
+// Each long-running query seen in this activity sample becomes a span from its query_start to
+// the moment it was seen: an observation of somebody else's query, not an instrumentation.
+void Scheduler::TraceLongRunning(std::chrono::system_clock::time_point sampled_at) {
+  if (!parts_.tracer) return;
+  for (const auto& sample : parts_.sampling->activity().recent()) {
+    if (sample.sampled_at != sampled_at) break;  // newest first: older runs follow
+    const double seconds = sample.query_seconds.value_or(sample.duration_seconds);
+    const auto start = sampled_at - std::chrono::duration_cast<SpanTime::duration>(
+                                        std::chrono::duration<double>(seconds));
+    DbCallInfo info;
+    info.db_namespace = sample.datname;
+    // Only obfuscated text goes into spans, whatever /queries shows.
+    if (settings_.sampling.query_text == QueryTextMode::kObfuscated) {
+      info.query_text = sample.text.text;
+    }
+    info.server_address = settings_.database.conn.Host();
+    info.server_port = settings_.database.conn.Port();
+    auto span = StartDbClientSpan(*parts_.tracer, info, nullptr, start);
+    span.SetAttribute("pgvigil.observed", true)
+        .SetAttribute("pgvigil.backend.pid", static_cast<std::int64_t>(sample.pid))
+        .SetAttribute("pgvigil.backend.state", sample.state)
+        .SetAttribute("pgvigil.wait_event", sample.wait_event_type.empty()
+                                                ? std::string()
+                                                : sample.wait_event_type + ":" + sample.wait_event)
+        .SetAttribute("pgvigil.query.fingerprint", sample.text.fingerprint)
+        .SetAttribute("db.user", sample.usename)
+        .SetAttribute("pgvigil.application_name", sample.application_name);
+    span.End(sampled_at);
+  }
 }
 
 void Scheduler::Publish() {

@@ -52,6 +52,7 @@ class Scheduler {
   void Run(std::stop_token stop);
   void Cycle(bool probe_now);
   void RunSamplers(Connection& conn);
+  void TraceLongRunning(std::chrono::system_clock::time_point sampled_at);
   void Apply(const Decision& d);
   void ObserveProbe(const ProbeResult& r, bool count_failure);
   void Publish();

@@ -179,6 +179,18 @@ TEST_CASE("sampling: /queries shows obfuscated statements and long-running queri
   CHECK(statement_seen);
   CHECK(sleeper_seen);
   CHECK(body.find("hunter2") == std::string::npos);
+  // The long-running query is also a span, started at its query_start, marked as observed.
+  bool observed_span = false;
+  for (const auto& sp : Spans(Get(agent, "/traces"))) {
+    if (Attr(sp, "pgvigil.observed") == "true" &&
+        Attr(sp, "db.query.text").find("pg_sleep") != std::string::npos) {
+      observed_span = true;
+      const double start = std::stod(sp["startTimeUnixNano"].get<std::string>());
+      const double end = std::stod(sp["endTimeUnixNano"].get<std::string>());
+      CHECK(end - start >= 0.5e9);
+    }
+  }
+  CHECK(observed_span);
   json h = Get(agent, "/health");
   CHECK(h["sampling"]["statements"]["status"] == "ok");
   auto metrics = agent.Get("/metrics").body;
