@@ -4,6 +4,7 @@
 
 #include "app.hpp"
 #include "config/settings.hpp"
+#include "neon/neon_target.hpp"
 #include "util/log.hpp"
 #include "version.hpp"
 
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     settings = LoadSettings(cli);
+    // Neon requires TLS: refuse a weaker sslmode at start-up unless explicitly allowed.
+    if (auto tls = CheckNeonTls(settings.neon, settings.database.conn, ProcessEnv("PGSSLMODE"))) {
+      throw ConfigError(*tls);
+    }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "pgvigil: configuration error: %s\n", e.what());
     return 2;

@@ -243,8 +243,12 @@ void Scheduler::RunSamplers(Connection& conn) {
   const auto now = SteadyClock::now();
   auto traced = [&](const char* name, auto&& run) {
     ScopedSpan span;
-    if (parts_.tracer) span = parts_.tracer->StartSpan(name, SpanKind::kInternal);
+    if (parts_.tracer) {
+      span = parts_.tracer->StartSpan(name, SpanKind::kInternal);
+      conn.SetStatementComment("/*traceparent='" + span.Traceparent() + "'*/");
+    }
     const bool ok = run();
+    conn.SetStatementComment("");
     if (ok) {
       span.SetOk();
     } else {

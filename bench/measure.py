@@ -222,8 +222,8 @@ def ratio(a, b):
 def machine_info(args):
     def first(cmd):
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip() \
-                .splitlines()[0]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout.strip() or out.stderr.strip()).splitlines()[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             return "unknown"
 
@@ -484,6 +484,7 @@ Targets (issue 8):
 
 {verdict}
 {chr(10).join(notes)}
+
 ## How it is measured
 
 - **One PostgreSQL 15** (initdb in a temp dir, run as `postgres`, `pg_stat_statements`

@@ -121,6 +121,7 @@ struct Connection::Impl {
   std::vector<std::string> secrets;
   std::string endpoint;  // host:port, for messages
   bool broken = false;
+  std::string statement_comment;  // appended to every statement while set
 
   DbError Error(std::string_view sqlstate, std::string_view message) const {
     return ClassifyError(sqlstate, FoldMessage(message, secrets));
@@ -218,7 +219,10 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
-  if (!PQsendQueryParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
+  // The comment goes on its own line so a trailing `--` comment in `sql` cannot swallow it.
+  const std::string text =
+      impl_->statement_comment.empty() ? sql : sql + "\n" + impl_->statement_comment;
+  if (!PQsendQueryParams(c, text.c_str(), static_cast<int>(params.size()), nullptr,
                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0)) {
     impl_->broken = impl_->broken || PQstatus(c) == CONNECTION_BAD;
     return fail(impl_->ConnError());
@@ -307,6 +311,10 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
 
 bool Connection::broken() const {
   return !impl_ || !impl_->conn || impl_->broken || PQstatus(impl_->conn.get()) == CONNECTION_BAD;
+}
+
+void Connection::SetStatementComment(std::string comment) {
+  if (impl_) impl_->statement_comment = std::move(comment);
 }
 
 void Connection::MarkBroken() {

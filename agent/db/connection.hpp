@@ -64,7 +64,11 @@ class Connection {
   }
 
   bool broken() const;  // a deadline was missed or the socket failed: discard it
-  void MarkBroken();    // the owner decided to discard it (e.g. after a protocol surprise)
+  // A comment appended (on its own line) to every statement until cleared with "" — used for
+  // the sqlcommenter `/*traceparent='...'*/` tag of the span a statement belongs to. The caller
+  // must pass a well-formed comment.
+  void SetStatementComment(std::string comment);
+  void MarkBroken();  // the owner decided to discard it (e.g. after a protocol surprise)
   int backend_pid() const;
   int server_version() const;                     // PQserverVersion
   std::string parameter(const char* name) const;  // PQparameterStatus, "" when unknown

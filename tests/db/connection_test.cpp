@@ -189,5 +189,24 @@ TEST_CASE("Connection: bad parameters are a config error", "[db]") {
   CHECK(opened.error->kind == ErrorKind::kConfig);
 }
 
+TEST_CASE("Connection: a statement comment tags every statement until cleared [live]",
+          "[db][live]") {
+  PgServer pg;
+  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 5s);
+  REQUIRE(opened.ok());
+  Connection& conn = *opened.value;
+  conn.SetStatementComment(
+      "/*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/");
+  // A trailing line comment in the statement must not swallow the tag.
+  auto tagged = conn.Exec("SELECT current_query() -- trailing", Clock::now() + 5s);
+  REQUIRE(tagged.ok());
+  CHECK(tagged.value->Text(0, 0).find("traceparent='00-0af7651916cd43dd8448eb211c80319c") !=
+        std::string::npos);
+  conn.SetStatementComment("");
+  auto plain = conn.Exec("SELECT current_query()", Clock::now() + 5s);
+  REQUIRE(plain.ok());
+  CHECK(plain.value->Text(0, 0) == "SELECT current_query()");
+}
+
 }  // namespace
 }  // namespace pgvigil

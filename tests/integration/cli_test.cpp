@@ -53,3 +53,17 @@ TEST_CASE("unknown flag is rejected") {
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("--frobnicate") != std::string::npos);
 }
+
+TEST_CASE("a Neon host without sslmode=require is refused with the fix") {
+  auto r = RunPgvigil({"--check-config"},
+                      {{"PGVIGIL_DATABASE_URL",
+                        "postgresql://u:pw@ep-cool-night-123456.us-east-2.aws.neon.tech/app"}});
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("sslmode") != std::string::npos);
+  auto ok = RunPgvigil(
+      {"--check-config"},
+      {{"PGVIGIL_DATABASE_URL",
+        "postgresql://u:pw@ep-cool-night-123456.us-east-2.aws.neon.tech/app?sslmode=require"}});
+  CHECK(ok.exit_code == 0);
+}
