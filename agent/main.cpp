@@ -40,8 +40,10 @@ int main(int argc, char** argv) {
     }
     settings = LoadSettings(cli);
     // Neon requires TLS: refuse a weaker sslmode at start-up unless explicitly allowed.
-    if (auto tls = CheckNeonTls(settings.neon, settings.database.conn, ProcessEnv("PGSSLMODE"))) {
-      throw ConfigError(*tls);
+    if (ResolveNeonMode(settings.neon, settings.database.conn)) {
+      if (auto tls = CheckNeonTls(settings.neon, settings.database.conn, ProcessEnv("PGSSLMODE"))) {
+        throw ConfigError(*tls);
+      }
     }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "pgvigil: configuration error: %s\n", e.what());

@@ -553,8 +553,9 @@ void ReadTable(const toml::table& root, std::string_view source, Settings& s, Pe
     for (const auto& [key, node] : InFileOrder(*table)) {
       const std::string name = section + "." + std::string(key->str());
       const std::string where = Prefix(Position(source, key->source()), name);
+      const std::string_view key_str = key->str();  // clang 14 cannot capture bindings
       auto field = std::find_if(Schema().begin(), Schema().end(), [&](const Field& f) {
-        return f.section == section && f.key == key->str();
+        return f.section == section && f.key == key_str;
       });
       if (field == Schema().end()) UnknownKey(where, section, std::string(key->str()));
       // Values carry their own position (after the '='), which is what an editor jumps to.

@@ -210,6 +210,8 @@ bool HttpServer::Start(std::string* error) {
   server_->set_payload_max_length(kMaxPayload);
   server_->set_read_timeout(kReadTimeoutSeconds, 0);
   server_->set_write_timeout(kWriteTimeoutSeconds, 0);
+  // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs stall each small response ~40ms.
+  server_->set_tcp_nodelay(true);
   server_->set_keep_alive_timeout(kKeepAliveSeconds);
   server_->set_keep_alive_max_count(kKeepAliveMaxRequests);
   // cpp-httplib's default sets SO_REUSEPORT, which lets a second pgvigil bind the same port and

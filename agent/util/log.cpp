@@ -23,7 +23,10 @@ std::mutex g_write_mu;
 bool IsReservedKey(std::string_view key) { return key == "ts" || key == "level" || key == "msg"; }
 
 std::string FieldKey(std::string_view key) {
-  std::string out = IsReservedKey(key) ? "field_" + std::string(key) : std::string(key);
+  // Built with append: GCC 12 warns falsely (-Wrestrict) on `"field_" + std::string(key)` at -O2.
+  std::string out;
+  if (IsReservedKey(key)) out = "field_";
+  out.append(key);
   if (out.empty()) out = "_";
   for (char& c : out) {
     const auto u = static_cast<unsigned char>(c);
