@@ -168,12 +168,15 @@ TEST_CASE("sampling: /queries shows obfuscated statements and long-running queri
   std::string body;
   Eventually(
       [&] {
+        // Keep the workload going: a statement's first sample is only its baseline, and under
+        // load the sampler may not have taken one between the warm-up and the calls above.
+        if (!statement_seen) pg.Psql("SELECT 'hunter2' AS secret_marker_q, 1");
         body = agent.Get("/queries").body;
         statement_seen = body.find("secret_marker_q") != std::string::npos;
         sleeper_seen = body.find("pg_sleep") != std::string::npos;
         return statement_seen && sleeper_seen;
       },
-      8s);
+      15s);
   sleeper.join();
   INFO(body);
   CHECK(statement_seen);
