@@ -9,6 +9,9 @@ import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The Helm chart ships identical copies (Helm cannot read files outside the chart);
+# tests/dashboards/test_dashboards.py checks they match.
+HELM_COPY = os.path.join(HERE, "..", "helm", "pgvigil", "files", "dashboards")
 SEL = 'namespace=~"$namespace", pod=~"$pod", instance=~"$instance"'
 BY = "namespace, pod, instance"
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -336,11 +339,13 @@ def queries():
 
 
 def main():
+    os.makedirs(HELM_COPY, exist_ok=True)
     for name, d in (("pgvigil-overview.json", overview()), ("pgvigil-queries.json", queries())):
-        with open(os.path.join(HERE, name), "w") as f:
-            json.dump(d, f, indent=2)
-            f.write("\n")
-        print("wrote", name)
+        text = json.dumps(d, indent=2) + "\n"
+        for path in (os.path.join(HERE, name), os.path.join(HELM_COPY, name)):
+            with open(path, "w") as f:
+                f.write(text)
+            print("wrote", os.path.relpath(path, os.path.join(HERE, "..")))
 
 
 if __name__ == "__main__":

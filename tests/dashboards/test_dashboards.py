@@ -421,10 +421,15 @@ class Live:
                      f"CREATE ROLE vigil LOGIN PASSWORD '{password}' IN ROLE pg_monitor", "-c",
                      "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"])
         toml = os.path.join(self.dir, "pgvigil.toml")
+        # Short timers so everything has data within seconds; top_n_labels turns on the opt-in
+        # top-statement gauges the queries dashboard charts, so their names are checked too.
         with open(toml, "w") as f:
             f.write(f'[database]\nurl_env = "PGVIGIL_DASH_URL"\n[http]\n'
-                    f'listen = "127.0.0.1:{self.http_port}"\n[probe]\ninterval = "1s"\ntimeout = "500ms"\n'
+                    f'listen = "127.0.0.1:{self.http_port}"\n'
+                    '[probe]\ninterval = "1s"\ntimeout = "500ms"\n'
                     '[sampling]\nstatements_interval = "2s"\nactivity_interval = "2s"\n'
+                    'top_n_labels = 5\n'
+                    '[stats]\ninterval = "5s"\n'
                     + os.environ.get("PGVIGIL_LIVE_EXTRA_TOML", "").replace("\\n", "\n"))
         env = dict(os.environ, PGVIGIL_DASH_URL=(
             f"postgresql://vigil:{password}@127.0.0.1:{self.pg_port}/postgres?sslmode=disable"))
@@ -439,6 +444,23 @@ class Live:
                     f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
                     f"--web.listen-address=127.0.0.1:{self.prom_port}"], dict(os.environ),
                    "prometheus.log")
+
+    def start_workload(self):
+        """An application beside pgvigil: a few statements every 0.5s until close(), so the
+        statement panels (pgvigil leaves its own queries out) and the opt-in top-statement
+        gauges have something to show."""
+        script = "CREATE TABLE IF NOT EXISTS dash_load (id int, note text);\n"
+        step = ("INSERT INTO dash_load SELECT g, md5(g::text) FROM generate_series(1, 100) g;\n"
+                "SELECT count(*), max(note) FROM dash_load WHERE id % 7 = 3;\n"
+                "SELECT relname FROM pg_class ORDER BY relpages DESC LIMIT 5;\n"
+                "SELECT pg_sleep(0.5);\n")
+        path = os.path.join(self.dir, "workload.sql")
+        with open(path, "w") as f:
+            f.write(script + step * 400)  # ~200s, far longer than the checks
+        os.chmod(path, 0o644)
+        self.spawn(self.as_pg + ["psql", "-h", self.dir, "-p", str(self.pg_port), "-U",
+                                 "postgres", "-d", "postgres", "-q", "-f", path],
+                   dict(os.environ), "workload.log")
 
     def spawn(self, args, env, log):
         out = open(os.path.join(self.dir, log), "w")
@@ -494,9 +516,12 @@ def live_checks(dashboards, rules):
         if not check(ready, "pgvigil or Prometheus did not come up with data within 60s\n"
                      + live.log("pgvigil.log") + live.log("prometheus.log")):
             return
+        live.start_workload()
         # Database statistics run on their own timer, right after the first connect.
         wait_for(lambda: "pg_stat_database_numbackends" in live.metrics(), 40)
-        time.sleep(8)  # a few more scrapes, so rate() over 1m has points
+        # The top-statement gauges cover the last sampling interval, hence the steady workload.
+        wait_for(lambda: "pgvigil_top_statement_calls{" in live.metrics(), 15)
+        time.sleep(5)  # a few more scrapes, so rate() over 1m has points
         text = live.metrics()
         exprs = all_exprs(dashboards, rules)
         check_names(exprs, names_from_exposition(text), "the live pgvigil /metrics")
@@ -549,11 +574,27 @@ def self_test():
           "grafana_to_promql")
 
 
+def check_helm_copies():
+    """The chart ships byte-identical copies (Helm reads only files inside the chart)."""
+    helm_dir = os.path.join(ROOT, "helm", "pgvigil", "files", "dashboards")
+    shipped = sorted(os.listdir(helm_dir)) if os.path.isdir(helm_dir) else []
+    check(shipped == sorted(DASHBOARDS),
+          f"helm/pgvigil/files/dashboards holds {shipped}, expected {sorted(DASHBOARDS)}; "
+          "run `python3 dashboards/generate.py`")
+    for name in DASHBOARDS:
+        copy = os.path.join(helm_dir, name)
+        same = os.path.exists(copy) and open(copy, "rb").read() == open(
+            os.path.join(DASH_DIR, name), "rb").read()
+        check(same, f"helm/pgvigil/files/dashboards/{name} differs from dashboards/{name}; "
+              "run `python3 dashboards/generate.py`")
+
+
 def main():
     self_test()
     dashboards = load_dashboards()
     for name, d in dashboards.items():
         check_dashboard(name, d)
+    check_helm_copies()
     rules = check_rules()
     exprs = all_exprs(dashboards, rules)
     url = os.environ.get("PGVIGIL_METRICS_URL")

@@ -6,6 +6,7 @@ values, the chart used as a dependency of an app chart, and kubectl client-side 
 Needs helm and kubectl on PATH (tests/helm/test_chart.sh fetches them) and python3-yaml.
 Prints one line per test and a final "N passed, M failed"; exits non-zero on any failure.
 """
+import json
 import os
 import re
 import shutil
@@ -161,7 +162,7 @@ def lint_strict_defaults():
 def lint_strict_classic_with_monitoring():
     path = values_file({"mode": "classic", "serviceMonitor": {"enabled": True},
                         "podMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},
-                        "appReadiness": {"enabled": True},
+                        "grafanaDashboards": {"enabled": True}, "appReadiness": {"enabled": True},
                         "neonApiKey": {"enabled": True, "existingSecret": "neon"}})
     run(["helm", "lint", "--strict", CHART, "-f", path], check=True)
 
@@ -428,6 +429,43 @@ def monitoring_resources():
 
 
 @test
+def grafana_dashboards_configmap():
+    docs, _ = render()
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-dashboards")], \
+        "dashboards ConfigMap rendered although grafanaDashboards.enabled is false"
+    docs, _ = render(values={"grafanaDashboards": {
+        "enabled": True, "labels": {"team": "db"}, "annotations": {"grafana_folder": "pgvigil"}}})
+    cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    cm = cms.get("rel-pgvigil-dashboards")
+    assert cm is not None, f"no rel-pgvigil-dashboards ConfigMap: {sorted(cms)}"
+    meta = cm["metadata"]
+    assert meta["labels"].get("grafana_dashboard") == "1", meta["labels"]
+    assert meta["labels"].get("team") == "db" and "app.kubernetes.io/name" in meta["labels"]
+    assert meta["annotations"] == {"grafana_folder": "pgvigil"}, meta.get("annotations")
+    assert meta["namespace"] == "ns"
+    shipped = sorted(os.listdir(os.path.join(CHART, "files", "dashboards")))
+    assert sorted(cm["data"]) == shipped == ["pgvigil-overview.json", "pgvigil-queries.json"], \
+        sorted(cm["data"])
+    for key, text in cm["data"].items():
+        board = json.loads(text)
+        with open(os.path.join(REPO, "dashboards", key)) as f:
+            assert board == json.load(f), f"{key}: rendered JSON differs from dashboards/{key}"
+        assert board["uid"] and board["panels"], f"{key}: not a dashboard"
+    # The sidecar's label and the namespace are configurable (schema-checked).
+    docs, _ = render(values={"grafanaDashboards": {
+        "enabled": True, "label": "grafana.io/dashboard", "labelValue": "pgvigil",
+        "namespace": "monitoring"}})
+    cm = [d for d in docs if d["metadata"]["name"] == "rel-pgvigil-dashboards"][0]
+    assert cm["metadata"]["labels"]["grafana.io/dashboard"] == "pgvigil"
+    assert "grafana_dashboard" not in cm["metadata"]["labels"]
+    assert cm["metadata"]["namespace"] == "monitoring"
+    err = rejected(sets=["grafanaDashboards.enabled=true", "grafanaDashboards.lables.a=b"],
+                   expect=r"additional properties 'lables' not allowed")
+    assert "schema" in err
+    rejected(sets=["grafanaDashboards.label=not a label"], expect=r"grafanaDashboards/label")
+
+
+@test
 def alerts_file_passes_promtool():
     if not shutil.which("promtool"):
         print("    (promtool not installed: skipped the promtool check)")
@@ -494,6 +532,11 @@ def app_chart_includes_sidecar():
         assert one(docs, "Service")["spec"]["selector"] == {"app.kubernetes.io/name": "myapp"}
         ann = deployments[0]["spec"]["template"]["metadata"]["annotations"]
         assert "checksum/pgvigil-config" in ann and ann["prometheus.io/port"] == "9188"
+    # As a dependency the dashboards come from the pgvigil chart's own files.
+    docs, _ = render(chart=work, sets=["pgvigil.grafanaDashboards.enabled=true"])
+    boards = [d for d in docs if d["metadata"]["name"].endswith("-dashboards")]
+    assert len(boards) == 1 and sorted(boards[0]["data"]) == [
+        "pgvigil-overview.json", "pgvigil-queries.json"], [d["metadata"]["name"] for d in docs]
 
 
 @test
@@ -506,7 +549,8 @@ def kubectl_dry_run_accepts_output():
             [],
             ["mode=classic"],
             ["serviceMonitor.enabled=true", "podMonitor.enabled=true",
-             "prometheusRule.enabled=true", "appReadiness.enabled=true"],
+             "prometheusRule.enabled=true", "appReadiness.enabled=true",
+             "grafanaDashboards.enabled=true"],
             ["database.allowPlaintextUrl=true", "database.url=postgres://u:p@h/db",
              "neonApiKey.enabled=true", "neonApiKey.existingSecret=neon"],
             ["config.existingConfigMap=mine", "demo.enabled=false"],
