@@ -123,6 +123,15 @@ Decision NeonWatch::OnConnect(PolicyTime now, bool ok, std::chrono::nanoseconds 
   return Note(policy_.OnConnectResult(now, ok, duration));
 }
 
+Decision NeonWatch::OnSessionTerminated(PolicyTime now, const DbError& error) {
+  metrics_.RecordSessionTerminated();
+  const std::string detail =
+      error.sqlstate.empty() ? "admin_shutdown" : "SQLSTATE " + error.sqlstate;
+  LogInfo("neon compute ended pgvigil's session (expected on suspend or restart)",
+          {{"detail", detail}, {"error", error.message}});
+  return Note(policy_.OnSessionTerminated(now, detail));
+}
+
 std::string NeonWatch::StatusJson() const {
   std::lock_guard lock(mu_);
   return NeonStatusJson(status_);

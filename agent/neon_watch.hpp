@@ -31,6 +31,9 @@ class NeonWatch {
   Decision AfterProbe(PolicyTime now, bool ok, Connection* conn, std::uint64_t own_connects,
                       SteadyTime deadline);
   Decision OnConnect(PolicyTime now, bool ok, std::chrono::nanoseconds duration);
+  // An established session ended by the server with 57P01/57P02: counted, logged, and the
+  // policy told (SuspendPolicy::OnSessionTerminated).
+  Decision OnSessionTerminated(PolicyTime now, const DbError& error);
   void OnPoolClosed() { tracker_.Reset(); }
   Decision Current() const { return policy_.Current(); }
   std::string StatusJson() const;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "config/database_url.hpp"
 #include "health/prober.hpp"
+#include "neon/neon_target.hpp"
 #include "neon_watch.hpp"
 #include "pgstats/db_stats_collector.hpp"
 #include "sampling/query_sampling.hpp"
@@ -17,6 +19,25 @@ namespace {
 constexpr auto kHeartbeat = std::chrono::seconds(1);
 
 SpanTime WallNow() { return std::chrono::system_clock::now(); }
+
+// neon.sampling_url as connection parameters (validated when the config was loaded), tagged
+// with pgvigil's application_name unless the URL names one.
+std::optional<ConnParams> SamplingParams(const Settings& settings) {
+  if (settings.neon.sampling_url.empty()) return std::nullopt;
+  ParsedUrl parsed = ParseDatabaseUrl(settings.neon.sampling_url);
+  if (!parsed.params) return std::nullopt;
+  ConnParams params = std::move(*parsed.params);
+  if (params.Get("application_name").empty()) {
+    params.Set("application_name", settings.database.application_name);
+  }
+  return NeonConnParams(settings.neon, std::move(params));
+}
+
+// The sampling pool needs one connection: the samplers run one after the other.
+PoolSettings SamplingPoolSettings(PoolSettings p) {
+  p.size = 1;
+  return p;
+}
 }  // namespace
 
 Scheduler::Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecycle& lifecycle,
@@ -26,8 +47,13 @@ Scheduler::Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecyc
       lifecycle_(lifecycle),
       metrics_(metrics),
       parts_(parts),
-      pool_(settings.pool, settings.database.conn, settings.database.connect_timeout),
+      pool_(settings.pool, NeonConnParams(settings.neon, settings.database.conn),
+            settings.database.connect_timeout),
       health_(settings.probe) {
+  if (auto params = SamplingParams(settings)) {
+    sampling_pool_.emplace(SamplingPoolSettings(settings.pool), std::move(*params),
+                           settings.database.connect_timeout);
+  }
   // One turn may legitimately sit in a connect, the probe, an API call and the samplers;
   // /livez must not call that dead.
   lifecycle_.heartbeat_stale_after = std::max<std::chrono::nanoseconds>(
@@ -68,6 +94,7 @@ void Scheduler::WaitUntil(std::stop_token& stop, SteadyClock::time_point t) {
 void Scheduler::Apply(const Decision& d) {
   if (d.close_pool) {
     pool_.CloseAll("suspend");
+    if (sampling_pool_) sampling_pool_->CloseAll("suspend");
     parts_.neon->OnPoolClosed();
   }
   probing_ = d.probing;
@@ -113,12 +140,14 @@ void Scheduler::Run(std::stop_token stop) {
       }
     }
     pool_.Maintain();
+    if (sampling_pool_) sampling_pool_->Maintain();
     Publish();
     auto wake_at = next_probe_;
     if (!probing_) wake_at = SteadyClock::now() + kHeartbeat;
     WaitUntil(stop, wake_at);
   }
   pool_.CloseAll("shutdown");
+  if (sampling_pool_) sampling_pool_->CloseAll("shutdown");
   Publish();
 }
 
@@ -155,8 +184,14 @@ void Scheduler::Cycle(bool probe_now) {
   const auto started_wall = WallNow();
   const auto started = SteadyClock::now();
 
+  // A cold start may take longer than a normal connect: while the compute is asleep or waking
+  // the connect gets neon.wake_timeout when that is longer than database.connect_timeout.
+  std::optional<Millis> connect_timeout;
+  if (parts_.neon && was_idle) {
+    connect_timeout = std::max(settings_.database.connect_timeout, settings_.neon.wake_timeout);
+  }
   ProbeResult r;
-  auto lease = pool_.Acquire(SteadyClock::time_point::max());
+  auto lease = pool_.Acquire(SteadyClock::time_point::max(), connect_timeout);
   if (lease.ok() && lease.value->info().new_connection && parts_.tracer) {
     auto connect = StartDbClientSpan(
         *parts_.tracer,
@@ -204,7 +239,18 @@ void Scheduler::Cycle(bool probe_now) {
   }
 
   bool count_failure = true;
-  if (parts_.neon) {
+  // Neon ends sessions with 57P01/57P02 when it suspends or restarts a compute: on a session
+  // pgvigil already had, that is expected, not a database failure.
+  const bool terminated = parts_.neon && lease.ok() && !r.ok && !r.new_connection && r.error &&
+                          r.error->kind == ErrorKind::kAdminShutdown;
+  if (terminated) {
+    Decision d = parts_.neon->OnSessionTerminated(PolicyTime::Now(), *r.error);
+    count_failure = false;
+    root.SetAttribute("pgvigil.session_terminated", true);
+    pool_.Release(std::move(*lease.value));
+    lease.value.reset();
+    Apply(d);
+  } else if (parts_.neon) {
     const auto now = PolicyTime::Now();
     if (r.new_connection || !lease.ok()) {
       Decision d = parts_.neon->OnConnect(now, lease.ok(), r.connect_duration);
@@ -214,9 +260,9 @@ void Scheduler::Cycle(bool probe_now) {
                           std::chrono::duration<double>(*d.cold_start).count());
       Apply(d);
     }
-    Decision d = parts_.neon->AfterProbe(now, r.ok, lease.ok() ? &lease.value->conn() : nullptr,
-                                         pool_.Stats().opened_total,
-                                         SteadyClock::now() + settings_.probe.timeout);
+    Decision d =
+        parts_.neon->AfterProbe(now, r.ok, lease.ok() ? &lease.value->conn() : nullptr,
+                                OwnConnectsTotal(), SteadyClock::now() + settings_.probe.timeout);
     count_failure = count_failure && d.count_failures;
     if (lease.ok() && d.close_pool) {
       pool_.Release(std::move(*lease.value));
@@ -239,7 +285,43 @@ void Scheduler::Cycle(bool probe_now) {
   }
 }
 
+// Every connection pgvigil opened: the activity check must not take the sampling pool's
+// sessions for an application's.
+std::uint64_t Scheduler::OwnConnectsTotal() const {
+  return pool_.Stats().opened_total + (sampling_pool_ ? sampling_pool_->Stats().opened_total : 0);
+}
+
 void Scheduler::RunSamplers(Connection& conn) {
+  if (!sampling_pool_) {
+    RunSamplersOn(conn);
+    return;
+  }
+  const auto now = SteadyClock::now();
+  const bool due = (parts_.sampling && settings_.sampling.enabled &&
+                    (now >= next_activity_ || now >= next_statements_)) ||
+                   (parts_.db_stats && now >= next_db_stats_);
+  // While it backs off after a failed connect, no network at all. NextConnectAllowed returns
+  // its own "now" when not backing off, so it must be read before the clock it is compared to.
+  const auto allowed = sampling_pool_->NextConnectAllowed();
+  if (!due || allowed > SteadyClock::now()) return;
+  auto lease = sampling_pool_->Acquire(now + settings_.database.connect_timeout);
+  lifecycle_.Beat();
+  if (!lease.ok()) {
+    if (!sampling_pool_failing_) {
+      LogWarn("cannot connect to neon.sampling_url; sampling paused until it works",
+              {{"kind", std::string(ErrorKindName(lease.error->kind))},
+               {"error", lease.error->message}});
+    }
+    sampling_pool_failing_ = true;
+    return;
+  }
+  if (sampling_pool_failing_) LogInfo("connected to neon.sampling_url; sampling resumed", {});
+  sampling_pool_failing_ = false;
+  RunSamplersOn(lease.value->conn());
+  sampling_pool_->Release(std::move(*lease.value));
+}
+
+void Scheduler::RunSamplersOn(Connection& conn) {
   const auto now = SteadyClock::now();
   auto traced = [&](const char* name, auto&& run) {
     ScopedSpan span;
@@ -343,6 +425,7 @@ void Scheduler::Publish() {
   if (parts_.neon) s->neon_json = parts_.neon->StatusJson();
   if (parts_.db_stats) s->db_stats_json = parts_.db_stats->StatusJson().dump();
   metrics_.UpdatePool(s->pool);
+  if (sampling_pool_) metrics_.UpdateSamplingPool(sampling_pool_->Stats());
   snapshots_.Publish(std::move(s));
 }
 

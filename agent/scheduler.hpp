@@ -2,12 +2,15 @@
 // Scheduler: the one thread that talks to the database. It owns the pool, runs the probe on its
 // timer, then (on the same connection, when due) the activity and statement samplers and the
 // database statistics; it feeds the health model, metrics and traces, follows the Neon suspend
-// policy, and publishes an immutable Snapshot after every turn. The loop turns at least once a
-// second (the heartbeat /livez watches), and every database call has a deadline.
-// Start/Stop/RequestWake are thread-safe; everything else is private to the thread.
+// policy, and publishes an immutable Snapshot after every turn. With neon.sampling_url set the
+// samplers and statistics use a second pool on that URL (the direct host) while the probe keeps
+// the main (pooler) URL; both pools close together when the Neon policy lets the compute sleep. The
+// loop turns at least once a second (the heartbeat /livez watches), and every database call has a
+// deadline. Start/Stop/RequestWake are thread-safe; everything else is private to the thread.
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
@@ -51,7 +54,10 @@ class Scheduler {
   using SteadyClock = std::chrono::steady_clock;
   void Run(std::stop_token stop);
   void Cycle(bool probe_now);
+  // Runs the samplers that are due on `conn`, or on a connection of sampling_pool_ when set.
   void RunSamplers(Connection& conn);
+  void RunSamplersOn(Connection& conn);
+  std::uint64_t OwnConnectsTotal() const;
   void TraceLongRunning(std::chrono::system_clock::time_point sampled_at);
   void Apply(const Decision& d);
   void ObserveProbe(const ProbeResult& r, bool count_failure);
@@ -64,6 +70,8 @@ class Scheduler {
   AgentMetrics& metrics_;
   SchedulerParts parts_;
   Pool pool_;
+  std::optional<Pool> sampling_pool_;   // neon.sampling_url; samplers use pool_ without it
+  bool sampling_pool_failing_ = false;  // logs the transitions of its connects, not every one
   HealthModel health_;
   std::uint64_t sequence_ = 0;
   SteadyClock::time_point next_probe_{};

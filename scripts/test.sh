@@ -18,11 +18,12 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
 }
 
-run_suite "$root/build"
+# PGVIGIL_TESTS=ON explicitly: the demo configures the same build directory without tests.
+run_suite "$root/build" -DPGVIGIL_TESTS=ON
 if [ "${PGVIGIL_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite "$root/build-asan" -DPGVIGIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  run_suite "$root/build-asan" -DPGVIGIL_TESTS=ON -DPGVIGIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 fi
 if [ $status -ne 0 ]; then
   echo "pgvigil: some tests failed" >&2

@@ -464,6 +464,8 @@ const std::vector<Field>& Schema() {
        }},
       {"neon", "allow_insecure_tls",
        [](const Value& v, Settings& s, Pending&) { s.neon.allow_insecure_tls = ReadBool(v); }},
+      {"neon", "endpoint_option",
+       [](const Value& v, Settings& s, Pending&) { s.neon.endpoint_option = ReadBool(v); }},
   };
   return kFields;
 }

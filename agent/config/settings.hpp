@@ -117,6 +117,7 @@ struct NeonSettings {
   std::optional<Millis> wake_check_interval;  // off by default
   std::string sampling_url;                   // optional direct host for sampling
   bool allow_insecure_tls = false;            // permit sslmode weaker than require on Neon
+  bool endpoint_option = false;               // add options=endpoint=<id> (for clients without SNI)
 
   bool operator==(const NeonSettings&) const = default;
 };

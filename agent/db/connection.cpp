@@ -123,10 +123,42 @@ struct Connection::Impl {
   bool broken = false;
   std::string statement_comment;  // appended to every statement while set
 
+  // A FATAL message the server sent while the session sat idle (57P01 when an administrator or
+  // Neon's suspend ends it): libpq hands it to the notice receiver, not to a query.
+  std::optional<DbError> server_fatal;
+
   DbError Error(std::string_view sqlstate, std::string_view message) const {
     return ClassifyError(sqlstate, FoldMessage(message, secrets));
   }
-  DbError ConnError() const { return Error("", PQerrorMessage(conn.get())); }
+  // Why the connection failed: the server's own FATAL message when it sent one.
+  DbError ConnError() const {
+    if (server_fatal) return *server_fatal;
+    return Error("", PQerrorMessage(conn.get()));
+  }
+
+  static void OnNotice(void* arg, const PGresult* r) {
+    const char* severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!severity || (std::strcmp(severity, "FATAL") != 0 && std::strcmp(severity, "PANIC") != 0)) {
+      return;
+    }
+    auto* self = static_cast<Impl*>(arg);
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    self->server_fatal = self->Error(state ? state : "", primary ? primary : "");
+  }
+
+  // Before a query: reads what the server sent while we were idle, so a session it ended is
+  // reported with its reason instead of as a failed write. False when the session is over.
+  bool StillOpen() {
+    PGconn* c = conn.get();
+    pollfd pfd{PQsocket(c), POLLIN, 0};
+    bool open = true;
+    if (poll(&pfd, 1, 0) > 0) {
+      open = PQconsumeInput(c) == 1;
+      PQisBusy(c);  // parses what was read (even after EOF): an idle-time error -> OnNotice
+    }
+    return open && !server_fatal && PQstatus(c) != CONNECTION_BAD;
+  }
 };
 
 Connection::Connection(Connection&&) noexcept = default;
@@ -186,6 +218,8 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
     result.error = impl->ConnError();
     return result;
   }
+  // Impl lives on the heap, so the pointer stays valid when the Connection moves.
+  PQsetNoticeReceiver(c, &Impl::OnNotice, impl.get());
   Connection conn;
   conn.impl_ = std::move(impl);
   result.value = std::move(conn);
@@ -210,6 +244,10 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
     return r;
   }
   PGconn* c = impl_->conn.get();
+  if (!impl_->StillOpen()) {
+    impl_->broken = true;
+    return fail(impl_->ConnError());
+  }
   auto timed_out = [&] {
     impl_->broken = true;  // the answer may still arrive; the session state is unknown
     return DbError{ErrorKind::kTimeout, "",

@@ -50,12 +50,13 @@ void Pool::Close(Slot& slot, const std::string& reason) {
   ++stats_.closed_total[reason];
 }
 
-DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline) {
+DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout) {
   DbResult<Lease> result;
   SteadyTime now = Now();
   // Deadlines are real steady_clock times (Connection polls against them); the injected clock
   // only drives lifetime, idle, validation and backoff bookkeeping.
-  SteadyTime op_deadline = std::min(deadline, RealNow() + connect_timeout_);
+  SteadyTime op_deadline =
+      std::min(deadline, RealNow() + connect_timeout.value_or(connect_timeout_));
 
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];

@@ -59,9 +59,11 @@ class Pool {
   };
 
   // Returns an idle connection (validated first if it sat idle longer than validate_after)
-  // or opens a new one within min(deadline, now + connect_timeout). While backing off after a
-  // failed connect it returns the last error at once without touching the network.
-  DbResult<Lease> Acquire(SteadyTime deadline);
+  // or opens a new one within min(deadline, now + connect_timeout); `connect_timeout` replaces
+  // the pool's own for this call (a Neon cold start may take longer than a normal connect).
+  // While backing off after a failed connect it returns the last error at once without
+  // touching the network.
+  DbResult<Lease> Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout = {});
   // Gives the connection back; it is closed when broken or past its lifetime.
   void Release(Lease lease);
   // Closes idle connections past idle_timeout or max_lifetime. Call on every scheduler tick.

@@ -39,6 +39,14 @@ NeonMetrics::NeonMetrics(prometheus::Registry& registry) {
                        .Name("pgvigil_neon_api_requests_total")
                        .Help("Neon API requests by outcome")
                        .Register(registry);
+  sessions_terminated_ =
+      &prometheus::BuildCounter()
+           .Name("pgvigil_neon_sessions_terminated_total")
+           .Help(
+               "pgvigil sessions the server ended with 57P01/57P02 (a Neon compute suspending "
+               "or restarting); expected, not counted as probe failures")
+           .Register(registry)
+           .Add({});
 }
 
 void NeonMetrics::SetComputeState(ComputeStateKind state) {

@@ -6,6 +6,8 @@
 //   pgvigil_cold_start_duration_seconds      histogram .1 .25 .5 1 2 5 10 20 30
 //   pgvigil_neon_api_requests_total{outcome} counter ok|unauthorized|not_found|rate_limited|...
 //   pgvigil_suspend_policy_state{state}      gauge one-hot: active|going_idle|idle|waking
+//   pgvigil_neon_sessions_terminated_total   counter sessions the server ended (57P01/57P02):
+//                                            expected on suspend/restart, not probe failures
 // NeonStatus / NeonStatusJson: the "neon" section of /health (JSON text for Snapshot::neon_json).
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -32,6 +34,7 @@ class NeonMetrics {
   void SetPolicyState(PolicyState state);
   void RecordColdStart(std::chrono::nanoseconds duration);
   void RecordApiRequest(const ApiResult& result);  // outcome label = result.Outcome()
+  void RecordSessionTerminated() { sessions_terminated_->Increment(); }
 
  private:
   std::map<ComputeStateKind, prometheus::Gauge*> compute_state_;
@@ -39,6 +42,7 @@ class NeonMetrics {
   prometheus::Counter* cold_starts_;
   prometheus::Histogram* cold_start_duration_;
   prometheus::Family<prometheus::Counter>* api_requests_;
+  prometheus::Counter* sessions_terminated_;
 };
 
 struct NeonStatus {

@@ -100,6 +100,13 @@ void AddEndpointOption(ConnParams& params, std::string_view endpoint_id) {
   params.Set("options", options.empty() ? addition : options + " " + addition);
 }
 
+ConnParams NeonConnParams(const NeonSettings& settings, ConnParams params) {
+  if (settings.endpoint_option && ResolveNeonMode(settings, params)) {
+    AddEndpointOption(params, EffectiveEndpointId(settings, params));
+  }
+  return params;
+}
+
 NeonTarget DescribeNeonTarget(const NeonSettings& settings, const ConnParams& params) {
   NeonTarget t;
   t.enabled = ResolveNeonMode(settings, params);

@@ -43,6 +43,11 @@ std::optional<std::string> CheckNeonTls(const NeonSettings& settings, const Conn
 // options already present; unchanged when an endpoint= option is already there or id is "").
 void AddEndpointOption(ConnParams& params, std::string_view endpoint_id);
 
+// The parameters pgvigil connects with for `params` (the main URL or neon.sampling_url): with
+// neon.endpoint_option on and Neon mode resolved on for that host, AddEndpointOption with
+// EffectiveEndpointId; otherwise `params` unchanged (a plain PostgreSQL would reject the option).
+ConnParams NeonConnParams(const NeonSettings& settings, ConnParams params);
+
 // Everything the rest of the agent needs to know about the target, resolved once at start-up.
 struct NeonTarget {
   bool enabled = false;               // Neon mode resolved on

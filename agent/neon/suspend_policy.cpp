@@ -60,8 +60,7 @@ Decision SuspendPolicy::Enter(PolicyState next, std::string reason, PolicyTime n
   return Make(probe_now, close_pool);
 }
 
-Decision SuspendPolicy::StopProbing(PolicyTime now) {
-  std::string quiet = "no activity besides pgvigil for " + FormatDuration(options_.suspend_after);
+Decision SuspendPolicy::StopProbing(PolicyTime now, std::string quiet) {
   if (api_usable()) {
     return Enter(PolicyState::kGoingIdle,
                  quiet + "; probing paused so the compute can suspend (watching the Neon API)", now,
@@ -97,7 +96,10 @@ Decision SuspendPolicy::OnProbe(PolicyTime now, bool ok, bool foreign_activity,
         return Make();
       }
       if (never_suspends_) return Make();
-      if (now.steady - last_foreign_ >= options_.suspend_after) return StopProbing(now);
+      if (now.steady - last_foreign_ >= options_.suspend_after) {
+        return StopProbing(
+            now, "no activity besides pgvigil for " + FormatDuration(options_.suspend_after));
+      }
       return Make();
     case PolicyState::kGoingIdle:
     case PolicyState::kIdle:
@@ -193,8 +195,22 @@ Decision SuspendPolicy::OnConnectResult(PolicyTime now, bool ok,
   return Make(false, false, cold);
 }
 
+Decision SuspendPolicy::OnSessionTerminated(PolicyTime now, std::string_view detail) {
+  std::string why = "the server ended pgvigil's session (" + std::string(detail) +
+                    "): the compute suspended or restarted";
+  if (options_.idle_policy == IdlePolicy::kAllowSuspend) {
+    if (state_ != PolicyState::kActive && state_ != PolicyState::kWaking) return Make();
+    Decision d = StopProbing(now, std::move(why));
+    d.count_failures = false;
+    return d;
+  }
+  compute_state_at_wake_ = ComputeStateKind::kUnknown;
+  Decision d =
+      Enter(PolicyState::kWaking, why + "; reconnecting (idle_policy keep_awake)", now, true, true);
+  return d;
+}
+
 Decision SuspendPolicy::Tick(PolicyTime now) {
-  if (options_.idle_policy == IdlePolicy::kKeepAwake) return Make();
   if (state_ == PolicyState::kWaking && now.steady - state_since_ >= options_.wake_timeout) {
     last_foreign_ = now.steady;
     return Enter(PolicyState::kActive,
@@ -202,6 +218,7 @@ Decision SuspendPolicy::Tick(PolicyTime now) {
                      " (neon.wake_timeout); failures count again",
                  now);
   }
+  if (options_.idle_policy == IdlePolicy::kKeepAwake) return Make();
   if (state_ == PolicyState::kIdle && !api_usable() && options_.wake_check_interval &&
       last_wake_check_ && now.steady - *last_wake_check_ >= *options_.wake_check_interval) {
     last_wake_check_ = now.steady;

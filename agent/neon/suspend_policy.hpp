@@ -19,6 +19,8 @@
 //   idle --(API init/active, POST /wake, wake_check_interval due)--> waking
 //   waking --(connect ok)--> active (records the cold start); --(wake_timeout passed)--> active
 //              with failures counted.
+//   active --(session ended with 57P01/57P02)--> going_idle | idle (allow_suspend) or
+//              waking (keep_awake); not a failure either way.
 // keep_awake: always active. The Neon API is polled (when configured) in every state, for
 // /health and metrics; API calls never wake a compute.
 #include <chrono>
@@ -89,6 +91,12 @@ class SuspendPolicy {
   Decision OnWakeRequest(PolicyTime now);
   // The result of a connect made while waking (or any new connection): ok and its duration.
   Decision OnConnectResult(PolicyTime now, bool ok, std::chrono::nanoseconds duration);
+  // The server ended an established session of pgvigil's with 57P01/57P02 (Neon suspends or
+  // restarts a compute that way): expected, never counted as a failure; the pool is closed.
+  // allow_suspend: probing stops as after suspend_after (going_idle with a usable API, else
+  // idle), so pgvigil does not wake a compute that just went to sleep. keep_awake: waking,
+  // reconnect at once (the reconnect is measured as a cold start).
+  Decision OnSessionTerminated(PolicyTime now, std::string_view detail);
   // Timers (wake_check_interval, wake_timeout); call on every scheduler turn.
   Decision Tick(PolicyTime now);
 
@@ -103,7 +111,7 @@ class SuspendPolicy {
                 std::optional<std::chrono::nanoseconds> cold_start = std::nullopt) const;
   Decision Enter(PolicyState next, std::string reason, PolicyTime now, bool probe_now = false,
                  bool close_pool = false);
-  Decision StopProbing(PolicyTime now);
+  Decision StopProbing(PolicyTime now, std::string quiet);
 
   SuspendPolicyOptions options_;
   PolicyState state_ = PolicyState::kActive;

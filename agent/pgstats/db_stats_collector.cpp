@@ -79,6 +79,28 @@ class MirrorCounter {
   std::optional<double> last_;
 };
 
+// A counter fed with a cumulative server value that restarts from zero whenever the server's
+// statistics do (a Neon compute restarts on every wake). It only ever goes up, by the increase
+// since the last reading; a decrease means a reset, so the new reading is the increase since
+// then (the baseline moves to it). Unlike MirrorCounter the series survives compute restarts,
+// so rate() over a suspend/wake cycle stays smooth.
+class DeltaCounter {
+ public:
+  DeltaCounter(prometheus::Registry& r, const std::string& name, const std::string& help)
+      : counter_(&prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({})) {}
+
+  void Observe(double v) {
+    if (v < 0) return;
+    const double delta = !last_ ? v : (v >= *last_ ? v - *last_ : v);
+    if (delta > 0) counter_->Increment(delta);
+    last_ = v;
+  }
+
+ private:
+  prometheus::Counter* counter_;
+  std::optional<double> last_;
+};
+
 // pg_settings unit -> (suffix, factor), as postgres_exporter's normaliseUnit.
 }  // namespace
 
@@ -268,6 +290,8 @@ struct DbStatsCollector::State {
   std::map<std::string, GaugeVec> settings;  // by metric name, created on first sight
   std::map<std::string, MirrorCounter> bg_counters;
   GaugeVec is_replica, lag_seconds;
+  GaugeVec lfc_available, lfc_used_chunks, lfc_hit_ratio;
+  DeltaCounter lfc_hits, lfc_misses, lfc_writes;
 
   explicit State(prometheus::Registry& r)
       : registry(r),
@@ -279,7 +303,20 @@ struct DbStatsCollector::State {
         locks_count(r, "pg_locks_count", "Number of locks"),
         database_size(r, "pg_database_size_bytes", "Disk space used by the database"),
         is_replica(r, "pg_replication_is_replica", "Indicates if the server is a replica"),
-        lag_seconds(r, "pg_replication_lag_seconds", "Replication lag behind master in seconds") {
+        lag_seconds(r, "pg_replication_lag_seconds", "Replication lag behind master in seconds"),
+        lfc_available(r, "pgvigil_neon_lfc_available",
+                      "1 when Neon's neon_stat_file_cache view is readable (the neon extension "
+                      "is installed), else 0"),
+        lfc_used_chunks(r, "pgvigil_neon_lfc_used_chunks",
+                        "Chunks of Neon's local file cache in use (1 MiB each by default)"),
+        lfc_hit_ratio(r, "pgvigil_neon_lfc_hit_ratio",
+                      "Neon local file cache hits / (hits + misses) since the compute started, "
+                      "0..1"),
+        lfc_hits(r, "pgvigil_neon_lfc_hits_total",
+                 "Reads served by Neon's local file cache (survives compute restarts)"),
+        lfc_misses(r, "pgvigil_neon_lfc_misses_total",
+                   "Reads Neon's local file cache missed, served by the pageserver"),
+        lfc_writes(r, "pgvigil_neon_lfc_writes_total", "Writes into Neon's local file cache") {
     for (size_t i = 0; i < std::size(kStatDatabaseColumns); ++i) {
       stat_database.emplace_back(r, std::string("pg_stat_database_") + kStatDatabaseColumns[i],
                                  kStatDatabaseHelp[i]);
@@ -480,6 +517,50 @@ DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOption
       st.lag_seconds.Sweep();
       st.is_replica.Sweep();
     });
+  });
+
+  add("neon_lfc", [&st](Connection& conn, SteadyTime deadline) {
+    // Neon's extension is opt-in (CREATE EXTENSION neon), so the view is usually absent: that
+    // is not an error. Looked up every run, as it may be created at any time. The view found
+    // by search_path wins, else any schema's.
+    std::string view;
+    auto err = Query(conn,
+                     "/* pgvigil */ SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE c.relname = 'neon_stat_file_cache' AND c.relkind IN ('v', 'm', 'r') "
+                     "ORDER BY c.oid = to_regclass('neon_stat_file_cache')::oid DESC NULLS LAST, "
+                     "n.nspname LIMIT 1",
+                     {}, deadline, [&](const QueryResult& r) {
+                       if (r.Rows() > 0) view = r.Text(0, 0);
+                     });
+    if (err) return err;
+    if (view.empty()) {
+      st.lfc_available.Set({}, 0);
+      st.lfc_available.Sweep();
+      st.lfc_used_chunks.Sweep();  // nothing seen: the series go away
+      st.lfc_hit_ratio.Sweep();
+      return err;
+    }
+    // `view` is quoted by format('%I.%I'), so splicing it is safe.
+    return Query(conn,
+                 "/* pgvigil */ SELECT file_cache_hits::float8, file_cache_misses::float8, "
+                 "file_cache_writes::float8, file_cache_used::float8, "
+                 "file_cache_hit_ratio::float8 FROM " +
+                     view + " LIMIT 1",
+                 {}, deadline, [&](const QueryResult& r) {
+                   st.lfc_available.Set({}, 1);
+                   if (r.Rows() > 0) {
+                     if (!r.IsNull(0, 0)) st.lfc_hits.Observe(Num(r, 0, 0));
+                     if (!r.IsNull(0, 1)) st.lfc_misses.Observe(Num(r, 0, 1));
+                     if (!r.IsNull(0, 2)) st.lfc_writes.Observe(Num(r, 0, 2));
+                     if (!r.IsNull(0, 3)) st.lfc_used_chunks.Set({}, Num(r, 0, 3));
+                     // The view gives a percentage, NULL before the first read.
+                     if (!r.IsNull(0, 4)) st.lfc_hit_ratio.Set({}, Num(r, 0, 4) / 100.0);
+                   }
+                   st.lfc_available.Sweep();
+                   st.lfc_used_chunks.Sweep();
+                   st.lfc_hit_ratio.Sweep();
+                 });
   });
 }
 

@@ -23,6 +23,14 @@
 //   stat_bgwriter  pg_stat_bgwriter_*_total counters (PG < 17: checkpoint columns included;
 //                  PG >= 17: bgwriter columns only, plus pg_stat_checkpointer_*_total)
 //   replication    pg_replication_is_replica, pg_replication_lag_seconds
+//   neon_lfc       Neon's local file cache, from the neon extension's neon_stat_file_cache view
+//                  (found by search_path, else in any schema; absent = success, no error):
+//                  pgvigil_neon_lfc_available (0/1), pgvigil_neon_lfc_{hits,misses,writes}_total
+//                  (counters that keep accumulating across compute restarts: a decrease of the
+//                  server value is a reset and re-baselines), pgvigil_neon_lfc_used_chunks,
+//                  pgvigil_neon_lfc_hit_ratio (0..1, since the compute started).
+//                  Connection use against max_connections needs no extra query:
+//                  sum(pg_stat_activity_count) / pg_settings_max_connections.
 // A collector that fails (permission, missing view, timeout) is counted and the others still run;
 // its last values stay, their age visible in pgvigil_collector_last_success_timestamp_seconds.
 // Series whose labels vanished (a dropped database) are removed on the next successful run.

@@ -117,6 +117,24 @@ AgentMetrics::AgentMetrics(std::string version)
     pool_connect_errors_->Add({{"reason", std::string(ErrorKindName(k))}});
   }
 
+  sampling_pool_open_ = &prometheus::BuildGauge()
+                             .Name("pgvigil_sampling_pool_connections")
+                             .Help(
+                                 "Open connections of the separate sampling pool "
+                                 "(neon.sampling_url).")
+                             .Register(r)
+                             .Add({});
+  sampling_pool_opened_ = &prometheus::BuildCounter()
+                               .Name("pgvigil_sampling_pool_connections_opened_total")
+                               .Help("Connections opened by the sampling pool (neon.sampling_url).")
+                               .Register(r)
+                               .Add({});
+  sampling_pool_connect_errors_ =
+      &prometheus::BuildCounter()
+           .Name("pgvigil_sampling_pool_connect_errors_total")
+           .Help("Failed connects of the sampling pool (neon.sampling_url), by error kind.")
+           .Register(r);
+
   last_probe_ts_ = &prometheus::BuildGauge()
                         .Name("pgvigil_last_probe_timestamp_seconds")
                         .Help("Unix time at which the last probe finished; 0 before the first.")
@@ -170,6 +188,17 @@ void AgentMetrics::UpdatePool(const PoolStats& s) {
   AdvanceBy(*pool_connect_errors_, "reason", last_pool_.connect_errors_total,
             s.connect_errors_total);
   last_pool_ = s;
+}
+
+void AgentMetrics::UpdateSamplingPool(const PoolStats& s) {
+  sampling_pool_open_->Set(s.open);
+  std::lock_guard lock(pool_mu_);
+  const std::uint64_t prev = last_sampling_pool_.opened_total;
+  const std::uint64_t opened = s.opened_total >= prev ? s.opened_total - prev : s.opened_total;
+  if (opened > 0) sampling_pool_opened_->Increment(static_cast<double>(opened));
+  AdvanceBy(*sampling_pool_connect_errors_, "reason", last_sampling_pool_.connect_errors_total,
+            s.connect_errors_total);
+  last_sampling_pool_ = s;
 }
 
 std::string AgentMetrics::Serialize() const {

@@ -15,6 +15,9 @@
 //   pgvigil_pool_connections_opened_total    counter
 //   pgvigil_pool_connections_closed_total{reason}  counter lifetime|idle|broken|shutdown
 //   pgvigil_pool_connect_errors_total{reason}      counter ErrorKindName
+//   pgvigil_sampling_pool_connections                  gauge   open connections of the separate
+//   pgvigil_sampling_pool_connections_opened_total     counter sampling pool (neon.sampling_url;
+//   pgvigil_sampling_pool_connect_errors_total{reason} counter all 0 without one)
 //   pgvigil_last_probe_timestamp_seconds, pgvigil_last_success_timestamp_seconds  gauges
 //   pgvigil_state_changes_total              counter
 //   pgvigil_build_info{version}              gauge 1
@@ -46,7 +49,8 @@ class AgentMetrics {
 
   void RecordProbe(const ProbeResult& r);
   void SetState(DbState s, bool changed);
-  void UpdatePool(const PoolStats& s);  // gauges set, counters advanced by the delta
+  void UpdatePool(const PoolStats& s);          // gauges set, counters advanced by the delta
+  void UpdateSamplingPool(const PoolStats& s);  // the same for the neon.sampling_url pool
 
   // Text exposition format 0.0.4 of everything registered plus process_* metrics.
   std::string Serialize() const;
@@ -67,8 +71,12 @@ class AgentMetrics {
   prometheus::Gauge* last_probe_ts_;
   prometheus::Gauge* last_success_ts_;
   prometheus::Counter* state_changes_;
+  prometheus::Gauge* sampling_pool_open_;
+  prometheus::Counter* sampling_pool_opened_;
+  prometheus::Family<prometheus::Counter>* sampling_pool_connect_errors_;
   std::mutex pool_mu_;  // guards the last-seen totals below
   PoolStats last_pool_;
+  PoolStats last_sampling_pool_;
 };
 
 }  // namespace pgvigil

@@ -175,6 +175,7 @@ wake_timeout = "20s"
 wake_check_interval = "1h"
 sampling_url = "postgresql://u:pw@ep-cool-1.us-east-2.aws.neon.tech/neondb?sslmode=require"
 allow_insecure_tls = true
+endpoint_option = true
 )");
   CHECK(s.database.url_env.empty());
   CHECK(s.database.conn.Host() == "ep-cool-1.us-east-2.aws.neon.tech");
@@ -209,6 +210,7 @@ allow_insecure_tls = true
   CHECK(s.neon.wake_check_interval == Millis(1h));
   CHECK_THAT(s.neon.sampling_url, Catch::StartsWith("postgresql://u:pw@ep-cool-1"));
   CHECK(s.neon.allow_insecure_tls);
+  CHECK(s.neon.endpoint_option);
 }
 
 TEST_CASE("database URL precedence", "[config][settings]") {

@@ -201,6 +201,68 @@ TEST_CASE("sampling: /queries shows obfuscated statements and long-running queri
   CHECK(metrics.find("pg_stat_database_xact_commit{") != std::string::npos);
 }
 
+TEST_CASE("neon.sampling_url: probes through the pooler, sampling on the direct host", "[live]") {
+  PgServer pg;
+  PgBouncer bouncer(pg);
+  AgentProcess agent(Config("[sampling]\nstatements_interval = \"1s\"\nactivity_interval = "
+                            "\"500ms\"\nslow_threshold = \"500ms\"\n[stats]\ninterval = "
+                            "\"1s\"\n[neon]\nsampling_url = \"" +
+                            pg.Url() + "\"\n"),
+                     {{"TEST_DB_URL", bouncer.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  pg.Psql("SELECT 'x' AS direct_marker_q, 1");
+  std::this_thread::sleep_for(1500ms);
+  for (int i = 0; i < 3; ++i) pg.Psql("SELECT 'x' AS direct_marker_q, 1");
+  std::thread sleeper([&] { pg.Psql("SELECT pg_sleep(2) /* direct_sleeper */"); });
+  std::string body;
+  const bool seen = Eventually(
+      [&] {
+        body = agent.Get("/queries").body;
+        return body.find("direct_marker_q") != std::string::npos &&
+               body.find("pg_sleep") != std::string::npos;
+      },
+      8s);
+  sleeper.join();
+  INFO(body);
+  CHECK(seen);
+  const std::string metrics = agent.Get("/metrics").body;
+  INFO(metrics);
+  CHECK(MetricValue(metrics, "pgvigil_pool_connections_opened_total").value_or(0) >= 1);
+  CHECK(MetricValue(metrics, "pgvigil_sampling_pool_connections_opened_total").value_or(0) >= 1);
+  CHECK(MetricValue(metrics, "pgvigil_sampling_pool_connections").value_or(0) == 1);
+  CHECK(metrics.find("pg_stat_database_xact_commit{") != std::string::npos);
+  CHECK(agent.State() == "up");
+  // The direct connection carries pgvigil's application_name.
+  CHECK(std::stoi(pg.Psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'pgvigil' AND client_port IS NOT NULL")) >= 1);
+  CHECK(agent.Output().find(kPassword) == std::string::npos);
+}
+
+TEST_CASE("neon.sampling_url that refuses: probes stay up, sampling paused, no secret leaked",
+          "[live]") {
+  PgServer pg;
+  AgentProcess agent(Config("[sampling]\nstatements_interval = \"1s\"\n[neon]\nsampling_url = \"" +
+                            pg.UrlWithPassword("Wr0ng-sampling-pw") + "\"\n"),
+                     {{"TEST_DB_URL", pg.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  CHECK(Eventually(
+      [&] {
+        return agent.Metric("pgvigil_sampling_pool_connect_errors_total{reason=\"auth\"}")
+                   .value_or(0) >= 1;
+      },
+      5s));
+  CHECK(Eventually(
+      [&] {
+        return agent.Output().find("cannot connect to neon.sampling_url") != std::string::npos;
+      },
+      3s));
+  CHECK(agent.State() == "up");
+  CHECK(agent.Output().find("Wr0ng-sampling-pw") == std::string::npos);
+  CHECK(agent.Get("/metrics").body.find("Wr0ng-sampling-pw") == std::string::npos);
+}
+
 TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app wakes it",
           "[live][neon]") {
   PgServer pg;
@@ -258,6 +320,85 @@ TEST_CASE("neon keep_awake: probing keeps the compute awake", "[live][neon]") {
   std::this_thread::sleep_for(4s);
   CHECK(sim.suspends() == 0);
   CHECK(agent.State() == "up");
+}
+
+TEST_CASE("neon: 57P01 on pgvigil's session is expected, not a failure", "[live][neon]") {
+  PgServer pg;
+  NeonSimOptions sim_options;
+  sim_options.suspend_after = 0ms;
+  NeonSim sim(pg, sim_options);
+  auto terminate = [&] {
+    pg.Psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'pgvigil'");
+  };
+  SECTION("keep_awake: reconnects at once, never down") {
+    AgentProcess agent(Config("[neon]\nmode = \"on\"\nallow_insecure_tls = true\nidle_policy = "
+                              "\"keep_awake\"\n[sampling]\nenabled = false\n"),
+                       {{"TEST_DB_URL", sim.Url()}});
+    REQUIRE(agent.WaitHttp());
+    REQUIRE(agent.WaitState("up", 15s));
+    for (int i = 1; i <= 3; ++i) {
+      terminate();
+      const bool counted = Eventually(
+          [&] { return agent.Metric("pgvigil_neon_sessions_terminated_total").value_or(0) >= i; },
+          5s);
+      INFO(agent.Output());
+      REQUIRE(counted);
+      REQUIRE(agent.WaitState("up", 5s));
+    }
+    const std::string out = agent.Output();
+    INFO(out);
+    CHECK(out.find("to=down") == std::string::npos);
+    CHECK(out.find("expected on suspend or restart") != std::string::npos);
+    CHECK(agent.Metric("pgvigil_probes_total{outcome=\"admin_shutdown\"}").value_or(0) >= 1);
+    CHECK(agent.Metric("pgvigil_pool_connections_opened_total").value_or(0) >= 4);
+  }
+  SECTION("allow_suspend without an API: lets the compute sleep, opens nothing") {
+    AgentProcess agent(Config("[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
+                              "\"1h\"\n[sampling]\nenabled = false\n"),
+                       {{"TEST_DB_URL", sim.Url()}});
+    REQUIRE(agent.WaitHttp());
+    REQUIRE(agent.WaitState("up", 15s));
+    terminate();
+    REQUIRE(agent.WaitState("idle", 5s));
+    const auto accepted = sim.connections_accepted();
+    std::this_thread::sleep_for(2s);
+    CHECK(sim.connections_accepted() == accepted);
+    CHECK(agent.Get("/health/db").status == 200);
+    CHECK(agent.Output().find("to=down") == std::string::npos);
+    json h = Get(agent, "/health");
+    CHECK_THAT(h["neon"]["policy"]["reason"].get<std::string>(), Catch::Contains("57P01"));
+  }
+}
+
+TEST_CASE("neon: a cold start longer than connect_timeout succeeds within wake_timeout",
+          "[live][neon]") {
+  PgServer pg;
+  NeonSimOptions sim_options;
+  sim_options.suspend_after = 1000ms;
+  sim_options.cold_start_delay = 4500ms;  // longer than connect_timeout = 3s
+  NeonSim sim(pg, sim_options);
+  const std::string neon =
+      "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = \"1s\"\nwake_timeout = "
+      "\"10s\"\napi_url = \"" +
+      sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id + "\"\nendpoint_id = \"" +
+      sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
+  AgentProcess agent(Config(neon + "[sampling]\nenabled = false\n"),
+                     {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", sim_options.api_key}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 15s));
+  REQUIRE(sim.WaitForState("idle", 15s));
+  REQUIRE(agent.WaitState("idle", 10s));
+  const double errors_before =
+      agent.Metric("pgvigil_pool_connect_errors_total{reason=\"timeout\"}").value_or(0);
+  CHECK(agent.Request("POST", "/wake").status == 202);
+  REQUIRE(agent.WaitState("up", 15s));
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"timeout\"}").value_or(0) ==
+        errors_before);
+  CHECK(agent.Metric("pgvigil_cold_starts_total").value_or(0) == 1);
+  CHECK(agent.Metric("pgvigil_cold_start_duration_seconds_sum").value_or(0) >= 4.0);
+  CHECK(agent.Output().find("to=down") == std::string::npos);
 }
 
 TEST_CASE("neon: a wrong API key is reported and nothing crashes", "[live][neon]") {

@@ -107,6 +107,57 @@ TEST_CASE("AddEndpointOption adds options=endpoint=<id> once", "[neon]") {
   CHECK(r.Get("options").empty());
 }
 
+TEST_CASE("neon.endpoint_option puts options=endpoint=<id> into the connection params", "[neon]") {
+  const ConnParams neon = Params({{"host", "ep-cool-1-pooler.us-east-2.aws.neon.tech"},
+                                  {"sslmode", "require"},
+                                  {"application_name", "pgvigil"}});
+  NeonSettings s;
+  // Off by default: nothing changes.
+  CHECK(NeonConnParams(s, neon).Get("options").empty());
+
+  s.endpoint_option = true;
+  ConnParams p = NeonConnParams(s, neon);
+  CHECK(p.Get("options") == "endpoint=ep-cool-1");
+  CHECK(p.Get("host") == "ep-cool-1-pooler.us-east-2.aws.neon.tech");
+  CHECK(p.Get("application_name") == "pgvigil");
+
+  // A configured endpoint id wins over the derived one; options already there are kept.
+  s.endpoint_id = "ep-configured-9";
+  ConnParams with_options = neon;
+  with_options.Set("options", "-c statement_timeout=5s");
+  CHECK(NeonConnParams(s, with_options).Get("options") ==
+        "-c statement_timeout=5s endpoint=ep-configured-9");
+  // An endpoint= the user wrote into the URL is left alone.
+  ConnParams explicit_id = neon;
+  explicit_id.Set("options", "endpoint=ep-own");
+  CHECK(NeonConnParams(s, explicit_id).Get("options") == "endpoint=ep-own");
+
+  // Not Neon (auto mode, plain host) or Neon mode off: a plain server would reject the option.
+  s.endpoint_id.clear();
+  CHECK(NeonConnParams(s, Params({{"host", "db.example.com"}})).Get("options").empty());
+  s.mode = NeonMode::kOff;
+  CHECK(NeonConnParams(s, neon).Get("options").empty());
+  // Forced on for a host the id can't be derived from, and none configured: unchanged.
+  s.mode = NeonMode::kOn;
+  CHECK(NeonConnParams(s, Params({{"host", "127.0.0.1"}})).Get("options").empty());
+}
+
+TEST_CASE("neon.endpoint_option from the config file reaches the connection params", "[neon]") {
+  CliOptions cli;
+  const Settings settings = LoadSettingsFromString(
+      "[database]\n"
+      "url = \"postgresql://u@ep-quiet-7.eu-central-1.aws.neon.tech/neondb?sslmode=require\"\n"
+      "[neon]\n"
+      "endpoint_option = true\n",
+      "test.toml", cli, [](const char*) -> std::optional<std::string> { return std::nullopt; });
+  CHECK(settings.neon.endpoint_option);
+  const ConnParams p = NeonConnParams(settings.neon, settings.database.conn);
+  CHECK(p.Get("options") == "endpoint=ep-quiet-7");
+  CHECK(p.Get("sslmode") == "require");
+  // The settings themselves keep the URL as written (it is what /health shows).
+  CHECK(settings.database.conn.Get("options").empty());
+}
+
 TEST_CASE("DescribeNeonTarget gathers id, pooler flag and hints", "[neon]") {
   NeonSettings s;
   auto t = DescribeNeonTarget(

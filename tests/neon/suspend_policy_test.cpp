@@ -318,5 +318,61 @@ TEST_CASE("Options come from NeonSettings", "[neon][policy]") {
   CHECK(o.wake_timeout == s.wake_timeout);
 }
 
+TEST_CASE("a session ended with 57P01 is expected: no failure, no wake-up", "[neon][policy]") {
+  SECTION("allow_suspend with the API: going_idle, the pool closed, Neon's API decides") {
+    SuspendPolicy p(Opts(true), T(0));
+    auto d = p.OnSessionTerminated(T(10), "SQLSTATE 57P01");
+    CHECK(d.state == PolicyState::kGoingIdle);
+    CHECK_FALSE(d.probing);
+    CHECK(d.close_pool);
+    CHECK_FALSE(d.count_failures);
+    CHECK_THAT(d.reason, Catch::Contains("57P01") && Catch::Contains("suspended or restarted"));
+    // Asleep: idle. A restart the app keeps using: back to probing.
+    CHECK(p.OnApiState(T(20), Api(kIdle)).state == PolicyState::kIdle);
+    SuspendPolicy q(Opts(true), T(0));
+    q.OnProbe(T(5), true, false);
+    q.OnSessionTerminated(T(10), "SQLSTATE 57P01");
+    d = q.OnApiState(T(20), Api(kActive, 19));
+    CHECK(d.state == PolicyState::kActive);
+    CHECK(d.probe_now);
+  }
+  SECTION("allow_suspend without the API: idle until POST /wake") {
+    SuspendPolicy p(Opts(false), T(0));
+    auto d = p.OnSessionTerminated(T(10), "SQLSTATE 57P01");
+    CHECK(d.state == PolicyState::kIdle);
+    CHECK_FALSE(d.probing);
+    CHECK(d.close_pool);
+    CHECK_FALSE(d.count_failures);
+    CHECK(p.Tick(T(1000)).state == PolicyState::kIdle);
+    // Already asleep: nothing changes.
+    d = p.OnSessionTerminated(T(20), "SQLSTATE 57P01");
+    CHECK(d.state == PolicyState::kIdle);
+    CHECK_FALSE(d.close_pool);
+  }
+  SECTION("keep_awake: reconnect at once, measured as a cold start, failures wait") {
+    auto o = Opts(true);
+    o.idle_policy = IdlePolicy::kKeepAwake;
+    SuspendPolicy p(o, T(0));
+    auto d = p.OnSessionTerminated(T(10), "SQLSTATE 57P01");
+    CHECK(d.state == PolicyState::kWaking);
+    CHECK(d.probing);
+    CHECK(d.probe_now);
+    CHECK(d.close_pool);
+    CHECK_FALSE(d.count_failures);
+    CHECK_THAT(d.reason, Catch::Contains("keep_awake"));
+    d = p.OnConnectResult(T(11), true, 900ms);
+    CHECK(d.state == PolicyState::kActive);
+    REQUIRE(d.cold_start);
+    CHECK(*d.cold_start == 900ms);
+    CHECK(d.count_failures);
+    // A reconnect that keeps failing counts again after wake_timeout.
+    p.OnSessionTerminated(T(100), "SQLSTATE 57P01");
+    CHECK(p.OnConnectResult(T(105), false, 5s).state == PolicyState::kWaking);
+    d = p.Tick(T(115));
+    CHECK(d.state == PolicyState::kActive);
+    CHECK(d.count_failures);
+  }
+}
+
 }  // namespace
 }  // namespace pgvigil

@@ -112,7 +112,7 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
   CHECK(collector.Due(Clock::now()));
   const DbStatsRunStatus status = collector.RunAll(conn, Clock::now() + 20s);
   CHECK(status.ok());
-  CHECK(status.succeeded == 9);
+  CHECK(status.succeeded == 10);
   CHECK_FALSE(status.connection_lost);
   CHECK_FALSE(collector.Due(Clock::now()));
   const std::string text = Text(registry);
@@ -192,7 +192,7 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
 
   const nlohmann::json health = collector.StatusJson();
   CHECK(health["collectors"]["stat_database"]["ok"] == true);
-  CHECK(health["collectors"].size() == 9);
+  CHECK(health["collectors"].size() == 10);
   CHECK(health["interval_seconds"] == 30);
 
   // `promtool check metrics` finds nothing but the two names inherited from postgres_exporter,
@@ -226,7 +226,7 @@ TEST_CASE("DbStatsCollector: a failing collector does not stop the others [live]
   Connection conn = Open(pg);
   const DbStatsRunStatus status = collector.RunAll(conn, Clock::now() + 20s);
   CHECK(status.failed == 2);
-  CHECK(status.succeeded == 7);
+  CHECK(status.succeeded == 8);
   CHECK(status.skipped == 0);
   CHECK_FALSE(status.connection_lost);
   CHECK_FALSE(conn.broken());
@@ -286,6 +286,94 @@ TEST_CASE("DbStatsCollector: vanished databases lose their series, counters foll
   CHECK(Value(text, "pg_stat_bgwriter_checkpoints_req_total") < requested);
 }
 
+TEST_CASE("DbStatsCollector: Neon local file cache from neon_stat_file_cache, reset-aware [live]",
+          "[pgstats][live]") {
+  PgServer pg;
+  prometheus::Registry registry;
+  DbStatsCollector collector(registry);
+  Connection conn = Open(pg);
+
+  // No neon extension: the collector succeeds quietly and says the cache is not visible.
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  std::string text = Text(registry);
+  INFO(text);
+  CHECK(Value(text, "pgvigil_neon_lfc_available") == 0);
+  CHECK(Value(text, R"(pgvigil_collector_errors_total{collector="neon_lfc"})") == 0);
+  CHECK_FALSE(MetricValue(text, "pgvigil_neon_lfc_hit_ratio").has_value());
+  CHECK(collector.StatusJson()["collectors"]["neon_lfc"]["ok"] == true);
+
+  // The extension can't be installed here: a stand-in view with the same columns and types
+  // (bigint counters, numeric percentage), in a schema off the search_path, fed from a table.
+  auto set_stats = [&](int hits, int misses, int writes, int used) {
+    pg.Psql("UPDATE lfc_src SET hits = " + std::to_string(hits) +
+            ", misses = " + std::to_string(misses) + ", writes = " + std::to_string(writes) +
+            ", used = " + std::to_string(used));
+  };
+  pg.Psql(
+      "CREATE SCHEMA neon_ext; CREATE TABLE lfc_src (hits bigint, misses bigint, writes bigint, "
+      "used bigint); INSERT INTO lfc_src VALUES (0, 0, 0, 0); "
+      "CREATE VIEW neon_ext.neon_stat_file_cache AS SELECT misses AS file_cache_misses, "
+      "hits AS file_cache_hits, used AS file_cache_used, writes AS file_cache_writes, "
+      "CASE WHEN hits + misses = 0 THEN NULL "
+      "ELSE round((hits::numeric / (hits + misses)) * 100, 2) END AS file_cache_hit_ratio "
+      "FROM lfc_src; "
+      "GRANT USAGE ON SCHEMA neon_ext TO vigil; GRANT SELECT ON lfc_src TO vigil; "
+      "GRANT SELECT ON neon_ext.neon_stat_file_cache TO vigil;");
+  set_stats(900, 100, 40, 12);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK(Value(text, "pgvigil_neon_lfc_available") == 1);
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 900);
+  CHECK(Value(text, "pgvigil_neon_lfc_misses_total") == 100);
+  CHECK(Value(text, "pgvigil_neon_lfc_writes_total") == 40);
+  CHECK(Value(text, "pgvigil_neon_lfc_used_chunks") == 12);
+  CHECK(Value(text, "pgvigil_neon_lfc_hit_ratio") == Approx(0.9));
+  CHECK(text.find("# TYPE pgvigil_neon_lfc_hits_total counter") != std::string::npos);
+
+  set_stats(1500, 500, 50, 20);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 1500);
+  CHECK(Value(text, "pgvigil_neon_lfc_misses_total") == 500);
+  CHECK(Value(text, "pgvigil_neon_lfc_hit_ratio") == Approx(0.75));
+
+  // The compute restarted: the view's counters start over. Ours keep going up by what the
+  // new readings add (the baseline moves to the reset value).
+  set_stats(30, 10, 5, 2);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 1530);
+  CHECK(Value(text, "pgvigil_neon_lfc_misses_total") == 510);
+  CHECK(Value(text, "pgvigil_neon_lfc_writes_total") == 55);
+  CHECK(Value(text, "pgvigil_neon_lfc_used_chunks") == 2);
+  CHECK(Value(text, "pgvigil_neon_lfc_hit_ratio") == Approx(0.75));
+  set_stats(50, 10, 5, 2);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 1550);
+  CHECK(Value(text, "pgvigil_neon_lfc_misses_total") == 510);
+
+  // No reads yet after a reset: the ratio is NULL in the view and its series goes away.
+  set_stats(0, 0, 0, 0);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK_FALSE(MetricValue(text, "pgvigil_neon_lfc_hit_ratio").has_value());
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 1550);
+
+  // A view we may not read is a real error, counted and reported.
+  pg.Psql("REVOKE SELECT ON neon_ext.neon_stat_file_cache FROM vigil");
+  const DbStatsRunStatus status = collector.RunAll(conn, Clock::now() + 20s);
+  CHECK(status.failed == 1);
+  text = Text(registry);
+  CHECK(Value(text, R"(pgvigil_collector_errors_total{collector="neon_lfc"})") == 1);
+  CHECK(Value(text, "pgvigil_neon_lfc_hits_total") == 1550);
+
+  // The extension dropped: quiet again.
+  pg.Psql("DROP VIEW neon_ext.neon_stat_file_cache");
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  CHECK(Value(Text(registry), "pgvigil_neon_lfc_available") == 0);
+}
+
 TEST_CASE(
     "DbStatsCollector: a frozen server costs one query timeout, then the rest is skipped "
     "[live]",
@@ -299,7 +387,7 @@ TEST_CASE(
 
   // A deadline already passed: nothing runs, nothing is counted as an error.
   DbStatsRunStatus none = collector.RunAll(conn, Clock::now() - 1s);
-  CHECK(none.skipped == 9);
+  CHECK(none.skipped == 10);
   CHECK(none.failed == 0);
   CHECK_FALSE(conn.broken());
 
@@ -310,7 +398,7 @@ TEST_CASE(
   pg.Thaw();
   CHECK(took < 2s);
   CHECK(status.failed == 1);
-  CHECK(status.skipped == 8);
+  CHECK(status.skipped == 9);
   CHECK(status.connection_lost);
   CHECK(conn.broken());
   const std::string text = Text(registry);
