@@ -76,90 +76,132 @@ void BlockShutdownSignals() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-int RunAgent(const Settings& settings) {
-  BlockShutdownSignals();
-  AgentMetrics metrics(kVersion);
+// Everything the agent runs, built in start order; destroyed in reverse.
+struct Agent::Parts {
+  explicit Parts(const Settings& s)
+      : settings(s),
+        metrics(kVersion),
+        sampling(s.sampling, metrics.registry(), s.database.application_name),
+        tracing_metrics(metrics.registry()),
+        resource(DetectResource(s.tracing.service_name, kVersion)),
+        span_buffer(static_cast<size_t>(s.tracing.buffer_spans), resource) {
+    lifecycle.config_loaded = true;
+    // Optional parts; their metric families are registered even when idle so dashboards and
+    // alerts always find them.
+    if (s.stats.enabled) {
+      db_stats = std::make_unique<DbStatsCollector>(
+          metrics.registry(), DbStatsOptions{s.stats.interval, s.sampling.statement_timeout});
+    }
+    std::vector<SpanSink*> sinks = {&span_buffer};
+    if (!s.tracing.otlp_endpoint.empty()) {
+      exporter = std::make_unique<OtlpExporter>(OtlpExporterOptions::FromSettings(s.tracing),
+                                                resource, &tracing_metrics);
+      sinks.push_back(exporter.get());
+    }
+    TracerOptions tracer_options;
+    tracer_options.sample_ratio = s.tracing.sample_ratio;
+    tracer_options.slow_threshold = s.sampling.slow_threshold;
+    tracer = std::make_unique<Tracer>(tracer_options, sinks, &tracing_metrics);
+
+    NeonTarget neon_target = DescribeNeonTarget(s.neon, s.database.conn);
+    if (neon_target.enabled) {
+      neon = std::make_unique<NeonWatch>(s, neon_target, metrics.registry(),
+                                         ProcessEnv(s.neon.api_key_env.c_str()));
+      for (const auto& w : neon_target.warnings) LogWarn("neon", {{"hint", w}});
+    } else {
+      neon_metrics.emplace(metrics.registry());  // families present for dashboards
+    }
+
+    SchedulerParts parts;
+    parts.sampling = s.sampling.enabled ? &sampling : nullptr;
+    parts.db_stats = db_stats.get();
+    parts.tracer = tracer.get();
+    parts.exporter = exporter.get();
+    parts.neon = neon.get();
+    scheduler = std::make_unique<Scheduler>(s, snapshots, lifecycle, metrics, parts);
+    http = std::make_unique<HttpServer>(s, snapshots, lifecycle, metrics);
+    AddRoutes();
+  }
+
+  void AddRoutes() {
+    http->AddRoute({"GET", "/queries", [this](const httplib::Request&, httplib::Response& res) {
+                      res.set_header("Cache-Control", "no-store");
+                      res.set_content(sampling.QueriesJson(), "application/json");
+                    }});
+    http->AddRoute({"GET", "/traces", [this](const httplib::Request& req, httplib::Response& res) {
+                      std::string err;
+                      auto q = ParseTracesQuery(req.params, &err);
+                      if (!q) {
+                        res.status = 400;
+                        res.set_content(err + "\n", "text/plain");
+                        return;
+                      }
+                      res.set_header("Cache-Control", "no-store");
+                      res.set_content(TracesJson(span_buffer, q->min_duration, q->errors_only,
+                                                 std::min(q->limit, span_buffer.capacity())),
+                                      "application/json");
+                    }});
+    http->AddRoute({"POST", "/wake", [this](const httplib::Request&, httplib::Response& res) {
+                      scheduler->RequestWake();
+                      res.status = 202;
+                      res.set_content("pgvigil will look at the database now\n", "text/plain");
+                    }});
+  }
+
+  const Settings& settings;
+  AgentMetrics metrics;
   SnapshotStore snapshots;
   Lifecycle lifecycle;
-  lifecycle.config_loaded = true;
-
-  // Optional parts, in start order; their metric families are registered even when idle so
-  // dashboards and alerts always find them.
-  QuerySampling sampling(settings.sampling, metrics.registry(), settings.database.application_name);
+  QuerySampling sampling;
   std::unique_ptr<DbStatsCollector> db_stats;
-  if (settings.stats.enabled) {
-    db_stats = std::make_unique<DbStatsCollector>(
-        metrics.registry(),
-        DbStatsOptions{settings.stats.interval, settings.sampling.statement_timeout});
-  }
-  TracingMetrics tracing_metrics(metrics.registry());
-  const TraceResource resource = DetectResource(settings.tracing.service_name, kVersion);
-  SpanBuffer span_buffer(static_cast<size_t>(settings.tracing.buffer_spans), resource);
+  TracingMetrics tracing_metrics;
+  TraceResource resource;
+  SpanBuffer span_buffer;
   std::unique_ptr<OtlpExporter> exporter;
-  std::vector<SpanSink*> sinks = {&span_buffer};
-  if (!settings.tracing.otlp_endpoint.empty()) {
-    exporter = std::make_unique<OtlpExporter>(OtlpExporterOptions::FromSettings(settings.tracing),
-                                              resource, &tracing_metrics);
-    sinks.push_back(exporter.get());
-  }
-  TracerOptions tracer_options;
-  tracer_options.sample_ratio = settings.tracing.sample_ratio;
-  tracer_options.slow_threshold = settings.sampling.slow_threshold;
-  Tracer tracer(tracer_options, sinks, &tracing_metrics);
-
-  NeonTarget neon_target = DescribeNeonTarget(settings.neon, settings.database.conn);
+  std::unique_ptr<Tracer> tracer;
   std::unique_ptr<NeonWatch> neon;
-  std::optional<NeonMetrics> neon_metrics;  // families present for dashboards when not on Neon
-  if (neon_target.enabled) {
-    neon = std::make_unique<NeonWatch>(settings, neon_target, metrics.registry(),
-                                       ProcessEnv(settings.neon.api_key_env.c_str()));
-    for (const auto& w : neon_target.warnings) LogWarn("neon", {{"hint", w}});
-  } else {
-    neon_metrics.emplace(metrics.registry());
-  }
+  std::optional<NeonMetrics> neon_metrics;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<HttpServer> http;
+};
 
-  SchedulerParts parts;
-  parts.sampling = settings.sampling.enabled ? &sampling : nullptr;
-  parts.db_stats = db_stats.get();
-  parts.tracer = &tracer;
-  parts.exporter = exporter.get();
-  parts.neon = neon.get();
-  Scheduler scheduler(settings, snapshots, lifecycle, metrics, parts);
-  HttpServer http(settings, snapshots, lifecycle, metrics);
-  http.AddRoute({"GET", "/queries", [&sampling](const httplib::Request&, httplib::Response& res) {
-                   res.set_header("Cache-Control", "no-store");
-                   res.set_content(sampling.QueriesJson(), "application/json");
-                 }});
-  http.AddRoute(
-      {"GET", "/traces", [&span_buffer](const httplib::Request& req, httplib::Response& res) {
-         std::string err;
-         auto q = ParseTracesQuery(req.params, &err);
-         if (!q) {
-           res.status = 400;
-           res.set_content(err + "\n", "text/plain");
-           return;
-         }
-         res.set_header("Cache-Control", "no-store");
-         res.set_content(TracesJson(span_buffer, q->min_duration, q->errors_only,
-                                    std::min(q->limit, span_buffer.capacity())),
-                         "application/json");
-       }});
-  http.AddRoute({"POST", "/wake", [&scheduler](const httplib::Request&, httplib::Response& res) {
-                   scheduler.RequestWake();
-                   res.status = 202;
-                   res.set_content("pgvigil will look at the database now\n", "text/plain");
-                 }});
+Agent::Agent(const Settings& settings) : parts_(std::make_unique<Parts>(settings)) {}
+
+Agent::~Agent() { Shutdown(); }
+
+bool Agent::Start(std::string* error) {
+  if (!parts_->http->Start(error)) return false;
+  parts_->lifecycle.listening = true;
+  parts_->scheduler->Start();
+  started_ = true;
+  return true;
+}
+
+int Agent::port() const { return parts_->http->port(); }
+
+void Agent::Shutdown() {
+  if (!started_) return;
+  started_ = false;
+  // Readiness fails at once; then the scheduler stops (its DB call ends at its deadline) and
+  // closes the pool; last, the HTTP server finishes in-flight requests.
+  parts_->lifecycle.shutting_down = true;
+  parts_->scheduler->Stop();
+  if (parts_->exporter) parts_->exporter->Shutdown(parts_->settings.http.shutdown_timeout / 2);
+  parts_->http->Stop();
+}
+
+int RunAgent(const Settings& settings) {
+  BlockShutdownSignals();
+  Agent agent(settings);
   std::string error;
-  if (!http.Start(&error)) {
+  if (!agent.Start(&error)) {
     LogError("cannot start the HTTP listener", {{"error", error}});
     return 1;
   }
-  lifecycle.listening = true;
-  scheduler.Start();
   LogInfo("pgvigil started",
           {{"version", kVersion},
            {"listen", settings.http.listen},
-           {"port", std::to_string(http.port())},
+           {"port", std::to_string(agent.port())},
            {"target", settings.database.conn.Redacted()},
            {"config", settings.config_path.empty() ? "(defaults)" : settings.config_path}});
 
@@ -173,15 +215,9 @@ int RunAgent(const Settings& settings) {
     }
     break;
   }
-
-  // Readiness fails at once; then the scheduler stops (its DB call ends at its deadline) and
-  // closes the pool; last, the HTTP server finishes in-flight requests.
-  lifecycle.shutting_down = true;
   LogInfo("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   ShutdownWatchdog watchdog(settings.http.shutdown_timeout);
-  scheduler.Stop();
-  if (exporter) exporter->Shutdown(settings.http.shutdown_timeout / 2);
-  http.Stop();
+  agent.Shutdown();
   LogInfo("stopped");
   return 0;
 }

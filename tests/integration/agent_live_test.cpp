@@ -17,31 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-// Fast timers so tests finish in seconds; everything else is the default.
-std::string FastConfig(const std::string& extra = "") {
-  return R"([database]
-url_env = "TEST_DB_URL"
-connect_timeout = "1500ms"
-
-[pool]
-backoff_initial = "100ms"
-backoff_max = "500ms"
-misconfigured_backoff = "30s"
-
-[probe]
-interval = "600ms"
-timeout = "500ms"
-failure_threshold = 2
-
-[http]
-listen = "127.0.0.1:{port}"
-shutdown_timeout = "3s"
-
-[log]
-level = "debug"
-)" + extra;
-}
-
 std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
 
 json Health(const AgentProcess& a) {
@@ -54,7 +29,7 @@ json Health(const AgentProcess& a) {
 
 TEST_CASE("healthy path: probes, endpoints and metrics", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -123,7 +98,7 @@ TEST_CASE("database down at start, then started: becomes up", "[live]") {
   PgServerOptions options;
   options.start = false;
   PgServer pg(options);
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("down", 10s));
   CHECK(agent.Get("/livez").status == 200);
@@ -143,7 +118,7 @@ TEST_CASE("database down at start, then started: becomes up", "[live]") {
 
 TEST_CASE("frozen server: probe fails at its deadline, HTTP keeps answering", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -168,7 +143,7 @@ TEST_CASE("frozen server: probe fails at its deadline, HTTP keeps answering", "[
 
 TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Psql(
@@ -188,7 +163,7 @@ TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
 TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked", "[live]") {
   PgServer pg;
   const std::string wrong = "Wr0ng-Secret-42";
-  AgentProcess agent(FastConfig(), Env(pg.UrlWithPassword(wrong)));
+  AgentProcess agent(FastAgentConfig(), Env(pg.UrlWithPassword(wrong)));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("misconfigured", 10s));
   json h = Health(agent);
@@ -208,7 +183,7 @@ TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked",
 TEST_CASE("works through PgBouncer in transaction mode", "[live]") {
   PgServer pg;
   PgBouncer bouncer(pg);
-  AgentProcess agent(FastConfig(), Env(bouncer.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(bouncer.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   std::this_thread::sleep_for(2s);  // several probes through the pooler
@@ -218,7 +193,7 @@ TEST_CASE("works through PgBouncer in transaction mode", "[live]") {
 
 TEST_CASE("SIGTERM: readiness fails, process exits 0 within the bound", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   const auto start = std::chrono::steady_clock::now();
@@ -232,7 +207,7 @@ TEST_CASE("SIGTERM: readiness fails, process exits 0 within the bound", "[live]"
 
 TEST_CASE("SIGTERM while the server is frozen still exits within the bound", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Freeze();
@@ -248,7 +223,7 @@ TEST_CASE("SIGTERM while the server is frozen still exits within the bound", "[l
 
 TEST_CASE("the password never appears in logs, /health, /metrics or config errors", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Psql(

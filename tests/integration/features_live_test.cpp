@@ -211,13 +211,13 @@ TEST_CASE("neon.sampling_url: probes through the pooler, sampling on the direct 
                      {{"TEST_DB_URL", bouncer.Url()}});
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
-  pg.Psql("SELECT 'x' AS direct_marker_q, 1");
-  std::this_thread::sleep_for(1500ms);
-  for (int i = 0; i < 3; ++i) pg.Psql("SELECT 'x' AS direct_marker_q, 1");
+  // /queries holds the last interval's top statements: keep the workload going until one
+  // interval has seen the marker's calls grow.
   std::thread sleeper([&] { pg.Psql("SELECT pg_sleep(2) /* direct_sleeper */"); });
   std::string body;
   const bool seen = Eventually(
       [&] {
+        pg.Psql("SELECT 'x' AS direct_marker_q, 1");
         body = agent.Get("/queries").body;
         return body.find("direct_marker_q") != std::string::npos &&
                body.find("pg_sleep") != std::string::npos;

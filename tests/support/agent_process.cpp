@@ -191,4 +191,28 @@ CommandResult RunPgvigil(const std::vector<std::string>& args,
   return r;
 }
 
+std::string FastAgentConfig(const std::string& extra) {
+  return R"([database]
+url_env = "TEST_DB_URL"
+connect_timeout = "1500ms"
+
+[pool]
+backoff_initial = "100ms"
+backoff_max = "500ms"
+misconfigured_backoff = "30s"
+
+[probe]
+interval = "600ms"
+timeout = "500ms"
+failure_threshold = 2
+
+[http]
+listen = "127.0.0.1:{port}"
+shutdown_timeout = "3s"
+
+[log]
+level = "debug"
+)" + extra;
+}
+
 }  // namespace pgvigil::test

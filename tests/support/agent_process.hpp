@@ -63,6 +63,11 @@ struct CommandResult {
 CommandResult RunPgvigil(const std::vector<std::string>& args,
                          const std::map<std::string, std::string>& env = {});
 
+// Agent config with fast timers for tests (probe every 600ms, deadline 500ms, two failures to
+// down, connect 1.5s, backoff 100-500ms), the URL from TEST_DB_URL, debug logs; `extra` is
+// appended (further sections).
+std::string FastAgentConfig(const std::string& extra = "");
+
 // Polls `pred` every 50ms until true or timeout.
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 

@@ -1,0 +1,241 @@
+// Fault injection against the real binary: each fault is caused for real (SIGKILL, SIGSTOP,
+// pg_terminate_backend, a full max_connections, a name that does not resolve, TLS the server
+// lacks, a peer that never speaks or speaks garbage). Each test asserts that /livez and
+// /metrics keep answering quickly during the fault, what /health says, and, where the fault
+// ends, how long pgvigil takes to see the database up again (bounds with slack).
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "support/agent_process.hpp"
+#include "support/pg_server.hpp"
+#include "support/tcp_listener.hpp"
+
+using namespace pgvigil::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
+
+// /livez and /metrics answer, fast, whatever the database does.
+void CheckServing(const AgentProcess& agent) {
+  const HttpReply live = agent.Get("/livez");
+  const HttpReply metrics = agent.Get("/metrics");
+  CHECK(live.status == 200);
+  CHECK(metrics.status == 200);
+  CHECK(live.elapsed < 250ms);
+  CHECK(metrics.elapsed < 250ms);
+  CHECK(metrics.body.find("pg_up ") != std::string::npos);
+}
+
+json Health(const AgentProcess& agent) { return json::parse(agent.Get("/health").body); }
+
+// Waits until `pred` holds while checking the HTTP side every 200ms; returns how long it took.
+std::optional<Clock::duration> TimeUntil(const AgentProcess& agent,
+                                         const std::function<bool()>& pred,
+                                         std::chrono::milliseconds timeout) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < timeout) {
+    if (pred()) return Clock::now() - start;
+    CheckServing(agent);
+    std::this_thread::sleep_for(200ms);
+  }
+  return std::nullopt;
+}
+
+std::optional<Clock::duration> TimeToState(const AgentProcess& agent, const std::string& state,
+                                           std::chrono::milliseconds timeout) {
+  return TimeUntil(
+      agent, [&] { return agent.State() == state; }, timeout);
+}
+
+// The database usable again as the app sees it: /health/db answers 200 (up or degraded).
+std::optional<Clock::duration> TimeToUsable(const AgentProcess& agent,
+                                            std::chrono::milliseconds timeout) {
+  return TimeUntil(
+      agent, [&] { return agent.Get("/health/db").status == 200; }, timeout);
+}
+
+// `url` with one more query parameter.
+std::string WithParam(const std::string& url, const std::string& param) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
+}
+
+std::string BackendPid(const PgServer& pg) {
+  return pg.Psql(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' AND client_port IS NOT "
+      "NULL LIMIT 1");
+}
+
+}  // namespace
+
+TEST_CASE("fault: server killed and restarted", "[live][fault]") {
+  PgServer pg;
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+
+  pg.Kill();
+  const auto to_down = TimeToState(agent, "down", 10s);
+  REQUIRE(to_down);
+  CHECK(*to_down < 5s);  // two failed probes 600ms apart, plus the connect attempts
+  CHECK(agent.Get("/health/db").status == 503);
+  CHECK(agent.Metric("pg_up") == 0.0);
+  std::this_thread::sleep_for(1s);
+  CheckServing(agent);
+
+  pg.Start();
+  const auto usable = TimeToUsable(agent, 10s);
+  REQUIRE(usable);
+  CHECK(*usable < 2s);  // backoff_max 500ms + probe interval 600ms
+  CHECK(agent.Metric("pg_up") == 1.0);
+  // "degraded" while the recent window still holds the failures, then "up".
+  CHECK(TimeToState(agent, "up", 10s));
+}
+
+TEST_CASE("fault: backend terminated in the middle of the probe query", "[live][fault]") {
+  PgServer pg;
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  const std::string pid = BackendPid(pg);
+  REQUIRE_FALSE(pid.empty());
+
+  // Stop pgvigil's backend so the next SELECT 1 hangs in it, ask for its termination while the
+  // query is in flight, then let it run: the answer to the query is the 57P01 FATAL.
+  REQUIRE(RunCommand("kill -STOP " + pid) == 0);
+  std::this_thread::sleep_for(300ms);
+  pg.Psql("SELECT pg_terminate_backend(" + pid + ")");
+  REQUIRE(RunCommand("kill -CONT " + pid) == 0);
+
+  // The session is replaced; the probe that met the termination failed with its reason.
+  const bool replaced = Eventually([&] { return Health(agent)["pool"]["opened_total"] == 2; }, 5s);
+  const std::string metrics = agent.Get("/metrics").body;
+  INFO(metrics);
+  INFO(agent.Output());
+  REQUIRE(replaced);
+  CHECK(MetricValue(metrics, "pgvigil_probes_total{outcome=\"admin_shutdown\"}").value_or(0) +
+            MetricValue(metrics, "pgvigil_probes_total{outcome=\"timeout\"}").value_or(0) >=
+        1);
+  CheckServing(agent);
+  const auto to_up = TimeToState(agent, "up", 5s);
+  REQUIRE(to_up);
+  CHECK(agent.Output().find("to=down") == std::string::npos);  // one failure is not an outage
+}
+
+TEST_CASE("fault: max_connections exhausted by another client", "[live][fault]") {
+  PgServerOptions options;
+  options.extra_conf = {"max_connections = 6", "superuser_reserved_connections = 2"};
+  PgServer pg(options);
+  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+
+  // Another client takes every slot a normal role can have, including the one pgvigil's
+  // session held (terminated, then taken before pgvigil's next probe reconnects).
+  std::vector<std::unique_ptr<PGconn, decltype(&PQfinish)>> hogs;
+  auto hog_all = [&] {
+    while (true) {
+      std::unique_ptr<PGconn, decltype(&PQfinish)> c(
+          PQconnectdb(WithParam(pg.Url(), "application_name=hog").c_str()), &PQfinish);
+      if (PQstatus(c.get()) != CONNECTION_OK) return;
+      hogs.push_back(std::move(c));
+    }
+  };
+  REQUIRE(Eventually(
+      [&] {
+        pg.Psql(
+            "SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity WHERE "
+            "application_name = 'pgvigil'");
+        hog_all();
+        return pg.Psql(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'pgvigil'") == "0";
+      },
+      10s));
+  REQUIRE(hogs.size() >= 3);
+  const auto to_down = TimeToState(agent, "down", 10s);
+  REQUIRE(to_down);
+  json h = Health(agent);
+  CHECK(h["database"]["error_kind"] == "too_many_connections");
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"too_many_connections\"}")
+            .value_or(0) >= 1);
+  std::this_thread::sleep_for(1s);
+  CheckServing(agent);
+
+  hogs.clear();
+  const auto usable = TimeToUsable(agent, 10s);
+  REQUIRE(usable);
+  CHECK(*usable < 2s);
+  CHECK(TimeToState(agent, "up", 10s));
+}
+
+TEST_CASE("fault: a host name that does not resolve", "[live][fault]") {
+  AgentProcess agent(
+      FastAgentConfig(),
+      Env("postgresql://vigil:pw@pgvigil-no-such-host.invalid:5432/postgres?connect_timeout=2"));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(TimeToState(agent, "down", 15s));
+  json h = Health(agent);
+  CHECK(h["database"]["error_kind"] == "dns");
+  CHECK(agent.Get("/readyz").status == 200);  // readiness is pgvigil's, not the database's
+  for (int i = 0; i < 5; ++i) {
+    CheckServing(agent);
+    std::this_thread::sleep_for(200ms);
+  }
+}
+
+TEST_CASE("fault: TLS required but the server has none", "[live][fault]") {
+  PgServer pg;
+  AgentProcess agent(FastAgentConfig(), Env(WithParam(pg.Url(), "sslmode=require")));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(TimeToState(agent, "misconfigured", 10s));
+  json h = Health(agent);
+  CHECK(h["database"]["error_kind"] == "tls");
+  CHECK_THAT(h["database"]["reason"].get<std::string>(), Catch::Contains("SSL"));
+  CHECK_THAT(h["database"]["hint"].get<std::string>(), Catch::Contains("sslmode"));
+  CheckServing(agent);
+  // Misconfigured: no reconnect storm (misconfigured_backoff = 30s).
+  std::this_thread::sleep_for(2s);
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"tls\"}") == 1.0);
+  CHECK(agent.Output().find(kPassword) == std::string::npos);
+}
+
+TEST_CASE("fault: a peer that accepts and never speaks (blackhole)", "[live][fault]") {
+  TcpListener hole(TcpListener::Mode::kBlackhole);
+  AgentProcess agent(
+      FastAgentConfig(),
+      Env("postgresql://vigil:pw@127.0.0.1:" + std::to_string(hole.port()) + "/postgres"));
+  REQUIRE(agent.WaitHttp());
+  const auto to_down = TimeToState(agent, "down", 15s);
+  REQUIRE(to_down);
+  CHECK(*to_down < 8s);  // two connects bounded by connect_timeout = 1.5s, plus backoff
+  CHECK(Health(agent)["database"]["error_kind"] == "timeout");
+  CheckServing(agent);
+}
+
+TEST_CASE("fault: a peer that speaks garbage", "[live][fault]") {
+  TcpListener garbage(TcpListener::Mode::kGarbage, "SSH-2.0-OpenSSH_9.2\r\n");
+  AgentProcess agent(FastAgentConfig(),
+                     Env("postgresql://vigil:pw@127.0.0.1:" + std::to_string(garbage.port()) +
+                         "/postgres?sslmode=disable"));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(TimeToState(agent, "misconfigured", 10s));
+  json h = Health(agent);
+  CHECK(h["database"]["error_kind"] == "protocol");
+  CHECK(garbage.accepted() >= 1);
+  CheckServing(agent);
+  // A new agent must not crash on it: it keeps serving for a while.
+  std::this_thread::sleep_for(1s);
+  CHECK(agent.Get("/livez").status == 200);
+}
