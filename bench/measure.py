@@ -507,7 +507,9 @@ Targets (issue 8):
   `connection authorized: user=…` lines in the server log (the hourly figure extrapolates the idle
   window).
 - **/livez**: `wrk -t2 -c32 -d{args.wrk_seconds}s --latency`. The exporter has no liveness
-  endpoint; its landing page `/` (no database work) stands in.
+  endpoint; its landing page `/` (no database work) stands in. With more connections than
+  HTTP worker threads, pgvigil answers and then closes each keep-alive connection (so idle or slow
+  clients cannot pin its workers); wrk counts those closes as socket read errors and reconnects.
 
 ## Reproduce
 
