@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "app.hpp"
+#include "config/database_url.hpp"
 #include "config/settings.hpp"
 #include "neon/neon_target.hpp"
 #include "util/log.hpp"
@@ -43,6 +44,16 @@ int main(int argc, char** argv) {
     if (ResolveNeonMode(settings.neon, settings.database.conn)) {
       if (auto tls = CheckNeonTls(settings.neon, settings.database.conn, ProcessEnv("PGSSLMODE"))) {
         throw ConfigError(*tls);
+      }
+    }
+    // neon.sampling_url (validated by the loader) points at a Neon host too, as a rule.
+    if (!settings.neon.sampling_url.empty()) {
+      ParsedUrl sampling = ParseDatabaseUrl(settings.neon.sampling_url);
+      if (sampling.params && ResolveNeonMode(settings.neon, *sampling.params)) {
+        if (auto tls = CheckNeonTls(settings.neon, *sampling.params, ProcessEnv("PGSSLMODE"),
+                                    "neon.sampling_url")) {
+          throw ConfigError(*tls);
+        }
       }
     }
   } catch (const ConfigError& e) {

@@ -77,17 +77,18 @@ std::string EffectiveEndpointId(const NeonSettings& settings, const ConnParams& 
 }
 
 std::optional<std::string> CheckNeonTls(const NeonSettings& settings, const ConnParams& params,
-                                        std::optional<std::string> env_sslmode) {
+                                        std::optional<std::string> env_sslmode,
+                                        std::string_view key) {
   if (settings.allow_insecure_tls) return std::nullopt;
   std::string mode = params.Get("sslmode");
-  std::string source = "the database URL";
+  std::string source = "the URL";
   if (mode.empty() && env_sslmode && !env_sslmode->empty()) {
     mode = *env_sslmode;
     source = "PGSSLMODE";
   }
   if (mode == "require" || mode == "verify-ca" || mode == "verify-full") return std::nullopt;
   std::string shown = mode.empty() ? "not set (libpq defaults to \"prefer\")" : "\"" + mode + "\"";
-  return "database.url: sslmode is " + shown + " in " + source +
+  return std::string(key) + ": sslmode is " + shown + " in " + source +
          " but Neon requires TLS; add sslmode=require (or verify-full) to the URL, or set "
          "neon.allow_insecure_tls = true to override";
 }

@@ -35,9 +35,11 @@ std::string EffectiveEndpointId(const NeonSettings& settings, const ConnParams& 
 // On Neon the sslmode must be require, verify-ca or verify-full; libpq's default "prefer" (and
 // disable/allow) would silently accept a plaintext or downgraded connection. Returns an error
 // sentence naming the problem and the fix, or nullopt when fine (or allow_insecure_tls is set).
-// `env_sslmode` is PGSSLMODE as libpq would see it (libpq uses it when the URL has no sslmode).
+// `env_sslmode` is PGSSLMODE as libpq would see it (libpq uses it when the URL has no sslmode);
+// `key` names the setting the URL came from in the message.
 std::optional<std::string> CheckNeonTls(const NeonSettings& settings, const ConnParams& params,
-                                        std::optional<std::string> env_sslmode);
+                                        std::optional<std::string> env_sslmode,
+                                        std::string_view key = "database.url");
 
 // The SNI-less fallback: adds "endpoint=<id>" to libpq's `options` (appended with a space to any
 // options already present; unchanged when an endpoint= option is already there or id is "").

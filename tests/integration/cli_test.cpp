@@ -67,3 +67,18 @@ TEST_CASE("a Neon host without sslmode=require is refused with the fix") {
         "postgresql://u:pw@ep-cool-night-123456.us-east-2.aws.neon.tech/app?sslmode=require"}});
   CHECK(ok.exit_code == 0);
 }
+
+TEST_CASE("a Neon neon.sampling_url without sslmode=require is refused too") {
+  const std::string path = WriteTemp(
+      "[neon]\nsampling_url = "
+      "\"postgresql://u:Sampl3-pw@ep-cool-night-123456.us-east-2.aws.neon.tech/app\"\n");
+  auto r = RunPgvigil({"--check-config", "--config", path},
+                      {{"PGVIGIL_DATABASE_URL",
+                        "postgresql://u:pw@ep-cool-night-123456-pooler.us-east-2.aws.neon.tech/"
+                        "app?sslmode=require"}});
+  std::remove(path.c_str());
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("neon.sampling_url: sslmode") != std::string::npos);
+  CHECK(r.output.find("Sampl3-pw") == std::string::npos);
+}

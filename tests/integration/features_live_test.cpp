@@ -68,6 +68,15 @@ std::string Attr(const json& span, const std::string& key) {
   return "";
 }
 
+// A [neon] section for a NeonSim with its control-plane API (polled every second), Neon mode
+// forced on (the sim listens on 127.0.0.1, without TLS); `extra` adds keys.
+std::string NeonApiSection(const NeonSim& sim, const std::string& extra = "") {
+  const NeonSimOptions& o = sim.options();
+  return "[neon]\nmode = \"on\"\nallow_insecure_tls = true\napi_url = \"" + sim.ApiUrl() +
+         "\"\nproject_id = \"" + o.project_id + "\"\nendpoint_id = \"" + o.endpoint_id +
+         "\"\napi_poll_interval = \"1s\"\n" + extra;
+}
+
 }  // namespace
 
 TEST_CASE("traces: probe spans with semconv attributes, served and exported over OTLP", "[live]") {
@@ -270,11 +279,7 @@ TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app w
   sim_options.suspend_after = 1500ms;
   sim_options.cold_start_delay = 300ms;
   NeonSim sim(pg, sim_options);
-  const std::string neon =
-      "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
-      "\"1s\"\napi_url = \"" +
-      sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id + "\"\nendpoint_id = \"" +
-      sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
+  const std::string neon = NeonApiSection(sim, "suspend_after = \"1s\"\n");
   AgentProcess agent(Config(neon + "[sampling]\nenabled = false\n"),
                      {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", sim_options.api_key}});
   REQUIRE(agent.WaitHttp());
@@ -379,11 +384,7 @@ TEST_CASE("neon: a cold start longer than connect_timeout succeeds within wake_t
   sim_options.suspend_after = 1000ms;
   sim_options.cold_start_delay = 4500ms;  // longer than connect_timeout = 3s
   NeonSim sim(pg, sim_options);
-  const std::string neon =
-      "[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = \"1s\"\nwake_timeout = "
-      "\"10s\"\napi_url = \"" +
-      sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id + "\"\nendpoint_id = \"" +
-      sim_options.endpoint_id + "\"\napi_poll_interval = \"1s\"\n";
+  const std::string neon = NeonApiSection(sim, "suspend_after = \"1s\"\nwake_timeout = \"10s\"\n");
   AgentProcess agent(Config(neon + "[sampling]\nenabled = false\n"),
                      {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", sim_options.api_key}});
   REQUIRE(agent.WaitHttp());
@@ -406,10 +407,7 @@ TEST_CASE("neon: a wrong API key is reported and nothing crashes", "[live][neon]
   NeonSimOptions sim_options;
   sim_options.suspend_after = 0ms;
   NeonSim sim(pg, sim_options);
-  const std::string neon = "[neon]\nmode = \"on\"\nallow_insecure_tls = true\napi_url = \"" +
-                           sim.ApiUrl() + "\"\nproject_id = \"" + sim_options.project_id +
-                           "\"\napi_poll_interval = \"1s\"\nendpoint_id = \"" +
-                           sim_options.endpoint_id + "\"\n";
+  const std::string neon = NeonApiSection(sim);
   AgentProcess agent(Config(neon), {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", "wrong-key-xyz"}});
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 15s));
