@@ -38,7 +38,7 @@ if [ "${PGVIGIL_SKIP_SANITIZERS:-0}" != 1 ]; then
     ctest --output-on-failure -R '^(concurrency|http)$' --timeout 900) || status=1
 
   echo "== fuzz"
-  "$root/fuzz/run.sh" "${PGVIGIL_FUZZ_SECONDS:-15}" || status=1
+  FUZZ_JOBS=$jobs "$root/fuzz/run.sh" "${PGVIGIL_FUZZ_SECONDS:-15}" || status=1
 fi
 if [ "${PGVIGIL_SOAK:-0}" = 1 ]; then
   echo "== soak (${PGVIGIL_SOAK_MINUTES:-30} minutes)"
