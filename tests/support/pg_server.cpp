@@ -223,6 +223,20 @@ std::string PercentEncode(const std::string& s) {
   return out;
 }
 
+// postgresql://vigil:<password>@127.0.0.1:<port>/<dbname>. Appended piecewise: GCC 12 reports a
+// false -Warray-bounds on long operator+ chains of std::string at -O2.
+std::string LoopbackUrl(int port, const std::string& password, const std::string& dbname) {
+  std::string url = "postgresql://";
+  url += kUser;
+  url += ':';
+  url += PercentEncode(password);
+  url += "@127.0.0.1:";
+  url += std::to_string(port);
+  url += '/';
+  url += dbname;
+  return url;
+}
+
 // State field and parent pid of a process from /proc/<pid>/stat; false if gone.
 bool ProcStat(int pid, char* state, int* ppid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -495,13 +509,11 @@ void PgServer::Thaw() {
 }
 
 std::string PgServer::Url(const std::string& dbname) const {
-  return std::string("postgresql://") + kUser + ":" + PercentEncode(kPassword) +
-         "@127.0.0.1:" + std::to_string(port_) + "/" + dbname;
+  return LoopbackUrl(port_, kPassword, dbname);
 }
 
 std::string PgServer::UrlWithPassword(const std::string& password) const {
-  return std::string("postgresql://") + kUser + ":" + PercentEncode(password) +
-         "@127.0.0.1:" + std::to_string(port_) + "/postgres";
+  return LoopbackUrl(port_, password, "postgres");
 }
 
 std::string PgServer::Psql(const std::string& sql, const std::string& dbname) const {
@@ -588,8 +600,7 @@ PgBouncer::~PgBouncer() {
 }
 
 std::string PgBouncer::Url(const std::string& dbname) const {
-  return std::string("postgresql://") + kUser + ":" + PercentEncode(kPassword) +
-         "@127.0.0.1:" + std::to_string(port_) + "/" + dbname;
+  return LoopbackUrl(port_, kPassword, dbname);
 }
 
 }  // namespace pgvigil::test
