@@ -3,7 +3,6 @@
 #include <exception>
 
 #include "app.hpp"
-#include "config/database_url.hpp"
 #include "config/settings.hpp"
 #include "neon/neon_target.hpp"
 #include "util/log.hpp"
@@ -40,21 +39,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     settings = LoadSettings(cli);
-    // Neon requires TLS: refuse a weaker sslmode at start-up unless explicitly allowed.
-    if (ResolveNeonMode(settings.neon, settings.database.conn)) {
-      if (auto tls = CheckNeonTls(settings.neon, settings.database.conn, ProcessEnv("PGSSLMODE"))) {
+    // Neon requires TLS: refuse a weaker sslmode at start-up unless explicitly allowed, for the
+    // main URL and for neon.sampling_url (a Neon host too, as a rule).
+    auto check_neon_tls = [&](const ConnParams& params, std::string_view key) {
+      if (!ResolveNeonMode(settings.neon, params)) return;
+      if (auto tls = CheckNeonTls(settings.neon, params, ProcessEnv("PGSSLMODE"), key)) {
         throw ConfigError(*tls);
       }
-    }
-    // neon.sampling_url (validated by the loader) points at a Neon host too, as a rule.
-    if (!settings.neon.sampling_url.empty()) {
-      ParsedUrl sampling = ParseDatabaseUrl(settings.neon.sampling_url);
-      if (sampling.params && ResolveNeonMode(settings.neon, *sampling.params)) {
-        if (auto tls = CheckNeonTls(settings.neon, *sampling.params, ProcessEnv("PGSSLMODE"),
-                                    "neon.sampling_url")) {
-          throw ConfigError(*tls);
-        }
-      }
+    };
+    check_neon_tls(settings.database.conn, "database.url");
+    if (settings.neon.sampling_conn) {
+      check_neon_tls(*settings.neon.sampling_conn, "neon.sampling_url");
     }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "pgvigil: configuration error: %s\n", e.what());

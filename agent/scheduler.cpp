@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "config/database_url.hpp"
 #include "health/prober.hpp"
 #include "neon/neon_target.hpp"
 #include "neon_watch.hpp"
@@ -19,19 +18,6 @@ namespace {
 constexpr auto kHeartbeat = std::chrono::seconds(1);
 
 SpanTime WallNow() { return std::chrono::system_clock::now(); }
-
-// neon.sampling_url as connection parameters (validated when the config was loaded), tagged
-// with pgvigil's application_name unless the URL names one.
-std::optional<ConnParams> SamplingParams(const Settings& settings) {
-  if (settings.neon.sampling_url.empty()) return std::nullopt;
-  ParsedUrl parsed = ParseDatabaseUrl(settings.neon.sampling_url);
-  if (!parsed.params) return std::nullopt;
-  ConnParams params = std::move(*parsed.params);
-  if (params.Get("application_name").empty()) {
-    params.Set("application_name", settings.database.application_name);
-  }
-  return NeonConnParams(settings.neon, std::move(params));
-}
 
 // The sampling pool needs one connection: the samplers run one after the other.
 PoolSettings SamplingPoolSettings(PoolSettings p) {
@@ -50,8 +36,9 @@ Scheduler::Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecyc
       pool_(settings.pool, NeonConnParams(settings.neon, settings.database.conn),
             settings.database.connect_timeout),
       health_(settings.probe) {
-  if (auto params = SamplingParams(settings)) {
-    sampling_pool_.emplace(SamplingPoolSettings(settings.pool), std::move(*params),
+  if (settings.neon.sampling_conn) {
+    sampling_pool_.emplace(SamplingPoolSettings(settings.pool),
+                           NeonConnParams(settings.neon, *settings.neon.sampling_conn),
                            settings.database.connect_timeout);
   }
   // One turn may legitimately sit in a connect, the probe, an API call and the samplers;

@@ -457,10 +457,12 @@ const std::vector<Field>& Schema() {
        [](const Value& v, Settings& s, Pending&) { s.neon.wake_check_interval = ReadDuration(v); }},
       {"neon", "sampling_url",
        [](const Value& v, Settings& s, Pending&) {
-         s.neon.sampling_url = ReadString(v, /*secret=*/true);
-         if (s.neon.sampling_url.empty()) return;
-         auto parsed = ParseDatabaseUrl(s.neon.sampling_url);
+         const std::string url = ReadString(v, /*secret=*/true);
+         s.neon.sampling_conn.reset();
+         if (url.empty()) return;
+         auto parsed = ParseDatabaseUrl(url);
          if (parsed.error) v.Fail(WithoutUrlPrefix(parsed.error->message));
+         s.neon.sampling_conn = std::move(*parsed.params);
        }},
       {"neon", "allow_insecure_tls",
        [](const Value& v, Settings& s, Pending&) { s.neon.allow_insecure_tls = ReadBool(v); }},
@@ -633,6 +635,9 @@ void ResolveDatabaseUrl(Settings& s, const Pending& p) {
     s.database.application_name = from_url;
   } else {
     s.database.conn.Set("application_name", s.database.application_name);
+  }
+  if (s.neon.sampling_conn && s.neon.sampling_conn->Get("application_name").empty()) {
+    s.neon.sampling_conn->Set("application_name", s.database.application_name);
   }
 }
 

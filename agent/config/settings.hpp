@@ -115,9 +115,11 @@ struct NeonSettings {
   Millis api_poll_interval{30'000};
   Millis wake_timeout{15'000};
   std::optional<Millis> wake_check_interval;  // off by default
-  std::string sampling_url;                   // optional direct host for sampling
-  bool allow_insecure_tls = false;            // permit sslmode weaker than require on Neon
-  bool endpoint_option = false;               // add options=endpoint=<id> (for clients without SNI)
+  // neon.sampling_url (optional direct host for sampling), parsed by the loader, with
+  // database.application_name unless the URL names one; nullopt when not set or empty.
+  std::optional<ConnParams> sampling_conn;
+  bool allow_insecure_tls = false;  // permit sslmode weaker than require on Neon
+  bool endpoint_option = false;     // add options=endpoint=<id> (for clients without SNI)
 
   bool operator==(const NeonSettings&) const = default;
 };

@@ -120,7 +120,7 @@ NeonTarget DescribeNeonTarget(const NeonSettings& settings, const ConnParams& pa
         "the Neon endpoint id cannot be derived from host \"" + t.host +
         "\"; set neon.endpoint_id so the compute can be watched through the Neon API");
   }
-  if (t.pooler && settings.sampling_url.empty()) {
+  if (t.pooler && !settings.sampling_conn) {
     t.warnings.push_back(
         "statement sampling needs the direct host (not -pooler); set neon.sampling_url");
   }

@@ -208,7 +208,12 @@ endpoint_option = true
   CHECK(s.neon.api_poll_interval == 10s);
   CHECK(s.neon.wake_timeout == 20s);
   CHECK(s.neon.wake_check_interval == Millis(1h));
-  CHECK_THAT(s.neon.sampling_url, Catch::StartsWith("postgresql://u:pw@ep-cool-1"));
+  REQUIRE(s.neon.sampling_conn);
+  CHECK(s.neon.sampling_conn->Host() == "ep-cool-1.us-east-2.aws.neon.tech");
+  CHECK(s.neon.sampling_conn->Get("user") == "u");
+  CHECK(s.neon.sampling_conn->Get("password") == "pw");
+  CHECK(s.neon.sampling_conn->Get("sslmode") == "require");
+  CHECK(s.neon.sampling_conn->Get("application_name") == s.database.application_name);
   CHECK(s.neon.allow_insecure_tls);
   CHECK(s.neon.endpoint_option);
 }

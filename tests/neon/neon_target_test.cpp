@@ -168,7 +168,7 @@ TEST_CASE("DescribeNeonTarget gathers id, pooler flag and hints", "[neon]") {
   REQUIRE(t.warnings.size() == 1);
   CHECK_THAT(t.warnings[0], Catch::Contains("neon.sampling_url"));
 
-  s.sampling_url = "postgresql://direct";
+  s.sampling_conn = Params({{"host", "direct"}});
   CHECK(DescribeNeonTarget(s, Params({{"host", "ep-a-1-pooler.neon.tech"}})).warnings.empty());
 
   auto off = DescribeNeonTarget(NeonSettings{}, Params({{"host", "db.example.com"}}));
