@@ -35,16 +35,26 @@ std::string OutcomeOf(const ProbeResult& r) {
   return std::string(ErrorKindName(r.error ? r.error->kind : ErrorKind::kUnknown));
 }
 
-// Advances counters in `family` by how much `now` grew past `before`, per label value. A total
-// that went down means the pool was recreated: its whole value is new.
+// How much a cumulative total grew since `before`. A total that went down means the pool was
+// recreated: its whole value is new.
+std::uint64_t Growth(std::uint64_t before, std::uint64_t now) {
+  return now >= before ? now - before : now;
+}
+
+void AdvanceTo(prometheus::Counter& counter, std::uint64_t before, std::uint64_t now) {
+  if (const auto delta = Growth(before, now)) counter.Increment(static_cast<double>(delta));
+}
+
+// Advances counters in `family` the same way, per label value; a label's series is created
+// when it first grows.
 void AdvanceBy(prometheus::Family<prometheus::Counter>& family, const char* label,
                const std::map<std::string, std::uint64_t>& before,
                const std::map<std::string, std::uint64_t>& now) {
   for (const auto& [key, value] : now) {
     auto it = before.find(key);
-    const std::uint64_t prev = it == before.end() ? 0 : it->second;
-    const std::uint64_t delta = value >= prev ? value - prev : value;
-    if (delta > 0) family.Add({{label, key}}).Increment(static_cast<double>(delta));
+    if (const auto delta = Growth(it == before.end() ? 0 : it->second, value)) {
+      family.Add({{label, key}}).Increment(static_cast<double>(delta));
+    }
   }
 }
 
@@ -181,9 +191,7 @@ void AgentMetrics::UpdatePool(const PoolStats& s) {
   pool_busy_->Set(s.busy);
   pool_max_->Set(s.max_size);
   std::lock_guard lock(pool_mu_);
-  const std::uint64_t prev = last_pool_.opened_total;
-  const std::uint64_t opened = s.opened_total >= prev ? s.opened_total - prev : s.opened_total;
-  if (opened > 0) pool_opened_->Increment(static_cast<double>(opened));
+  AdvanceTo(*pool_opened_, last_pool_.opened_total, s.opened_total);
   AdvanceBy(*pool_closed_, "reason", last_pool_.closed_total, s.closed_total);
   AdvanceBy(*pool_connect_errors_, "reason", last_pool_.connect_errors_total,
             s.connect_errors_total);
@@ -193,9 +201,7 @@ void AgentMetrics::UpdatePool(const PoolStats& s) {
 void AgentMetrics::UpdateSamplingPool(const PoolStats& s) {
   sampling_pool_open_->Set(s.open);
   std::lock_guard lock(pool_mu_);
-  const std::uint64_t prev = last_sampling_pool_.opened_total;
-  const std::uint64_t opened = s.opened_total >= prev ? s.opened_total - prev : s.opened_total;
-  if (opened > 0) sampling_pool_opened_->Increment(static_cast<double>(opened));
+  AdvanceTo(*sampling_pool_opened_, last_sampling_pool_.opened_total, s.opened_total);
   AdvanceBy(*sampling_pool_connect_errors_, "reason", last_sampling_pool_.connect_errors_total,
             s.connect_errors_total);
   last_sampling_pool_ = s;
