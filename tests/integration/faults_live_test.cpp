@@ -40,17 +40,21 @@ void CheckServing(const AgentProcess& agent) {
 
 json Health(const AgentProcess& agent) { return json::parse(agent.Get("/health").body); }
 
-// Waits until `pred` holds while checking the HTTP side every 200ms; returns how long it took.
+// Waits (Eventually) until `pred` holds, checking the HTTP side between polls; returns how
+// long it took.
 std::optional<Clock::duration> TimeUntil(const AgentProcess& agent,
                                          const std::function<bool()>& pred,
                                          std::chrono::milliseconds timeout) {
   const auto start = Clock::now();
-  while (Clock::now() - start < timeout) {
-    if (pred()) return Clock::now() - start;
-    CheckServing(agent);
-    std::this_thread::sleep_for(200ms);
-  }
-  return std::nullopt;
+  const bool held = Eventually(
+      [&] {
+        if (pred()) return true;
+        CheckServing(agent);
+        return false;
+      },
+      timeout);
+  if (!held) return std::nullopt;
+  return Clock::now() - start;
 }
 
 std::optional<Clock::duration> TimeToState(const AgentProcess& agent, const std::string& state,
