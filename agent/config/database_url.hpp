@@ -45,6 +45,9 @@ struct ParsedUrl {
 };
 ParsedUrl ParseDatabaseUrl(std::string_view url);
 
+// Splits a libpq list value (host, hostaddr, port) at commas, keeping empty items: "a,,b" has 3.
+std::vector<std::string> SplitCommas(const std::string& s);
+
 // Replaces every secret (raw and percent-encoded) in `text` with "***".
 std::string ScrubSecrets(std::string text, const std::vector<std::string>& secrets);
 

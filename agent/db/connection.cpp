@@ -7,6 +7,8 @@
 #include <cstring>
 #include <utility>
 
+#include "db/host_resolver.hpp"
+
 namespace pgvigil {
 namespace {
 
@@ -171,8 +173,15 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   impl->secrets = params.Secrets();
   impl->endpoint = Endpoint(params);
 
+  // Names are resolved here, under the deadline, instead of by a blocking lookup inside libpq.
+  ResolvedParams resolved = ResolveHosts(params, deadline);
+  if (resolved.error) {
+    result.error = std::move(resolved.error);
+    result.error->message = ScrubSecrets(std::move(result.error->message), impl->secrets);
+    return result;
+  }
   std::vector<const char*> keys, values;
-  for (const auto& [k, v] : params.params) {
+  for (const auto& [k, v] : resolved.params.params) {
     keys.push_back(k.c_str());
     values.push_back(v.c_str());
   }

@@ -46,8 +46,8 @@ struct DbResult {  // a value or a DbError
 
 class Connection {
  public:
-  // Connects within `deadline` (overall, across all hosts/addresses). Never blocks past it
-  // (except DNS resolution inside libpq, which the caller bounds by using IPs or a fast resolver).
+  // Connects within `deadline` (overall, across all hosts/addresses, DNS lookups included: see
+  // host_resolver.hpp). Never blocks past it.
   static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline);
 
   Connection(Connection&&) noexcept;  // defined where Impl is complete

@@ -254,7 +254,8 @@ std::string DbError::Hint() const {
       return "The server closed the connection: check the server log (restart, crash, idle "
              "timeout, or a proxy in between).";
     case ErrorKind::kDns:
-      return "The host name does not resolve: check the host in the database URL and DNS.";
+      return "The host name does not resolve, or the DNS server does not answer: check the host "
+             "in the database URL and the resolver (/etc/resolv.conf, the cluster's DNS).";
     case ErrorKind::kTls:
       return "TLS failed: check sslmode in the database URL and the server's TLS setup and "
              "certificates.";

@@ -14,7 +14,7 @@ namespace {
 constexpr int kTextSlack = 16;
 constexpr std::size_t kMaxOwnQueryids = 256;
 
-std::vector<std::string> SplitCommas(const std::string& s) {
+std::vector<std::string> SplitNonEmpty(const std::string& s) {  // "a,,b" -> {a, b}
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start <= s.size()) {
@@ -112,8 +112,8 @@ std::optional<DbError> StatementSampler::Detect(Connection& conn, SteadyTime dea
   const QueryResult& q = *res.value;
   if (q.Rows() == 0 || q.IsNull(0, 2)) return std::nullopt;
   std::string error;
-  auto cols =
-      DetectStatementColumns(SplitCommas(q.Text(0, 2)), q.Text(0, 0), q.Text(0, 3) == "t", &error);
+  auto cols = DetectStatementColumns(SplitNonEmpty(q.Text(0, 2)), q.Text(0, 0), q.Text(0, 3) == "t",
+                                     &error);
   extversion_ = q.Text(0, 1);
   if (!cols) {
     message_ = error;

@@ -1,16 +1,24 @@
 // Fault injection against the real binary: each fault is caused for real (SIGKILL, SIGSTOP,
-// pg_terminate_backend, a full max_connections, a name that does not resolve, TLS the server
-// lacks, a peer that never speaks or speaks garbage). Each test asserts that /livez and
-// /metrics keep answering quickly during the fault, what /health says, and, where the fault
-// ends, how long pgvigil takes to see the database up again (bounds with slack).
+// pg_terminate_backend, a full max_connections, a name that does not resolve, a DNS server that
+// never answers, TLS the server lacks, a peer that never speaks or speaks garbage). Each test
+// asserts that /livez and /metrics keep answering quickly during the fault, what /health says, and,
+// where the fault ends, how long pgvigil takes to see the database up again (bounds with slack).
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -202,6 +210,80 @@ TEST_CASE("fault: a host name that does not resolve", "[live][fault]") {
     CheckServing(agent);
     std::this_thread::sleep_for(200ms);
   }
+}
+
+// A UDP socket on a random loopback address, port 53, that reads every query and never answers.
+class SilentDnsServer {
+ public:
+  SilentDnsServer() {
+    std::mt19937 rng(std::random_device{}());
+    for (int attempt = 0; attempt < 20 && fd_ < 0; ++attempt) {
+      int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(53);
+      address_ =
+          "127.53." + std::to_string(rng() % 250 + 1) + "." + std::to_string(rng() % 250 + 1);
+      ::inet_pton(AF_INET, address_.c_str(), &sa.sin_addr);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        fd_ = fd;
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  ~SilentDnsServer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_ = -1;
+  std::string address_;
+};
+
+TEST_CASE("fault: a DNS server that never answers", "[live][fault]") {
+  // pgvigil runs in a private mount namespace whose /etc/resolv.conf names a server that
+  // swallows every query (5 s × 2 attempts: a lookup inside libpq would block ~10 s per try).
+  SilentDnsServer dns;
+  if (::geteuid() != 0 || !dns.ok() || std::system("unshare --mount true >/dev/null 2>&1") != 0) {
+    WARN("skipped: needs root, a loopback UDP port 53 and unshare --mount");
+    return;
+  }
+  const std::string resolv = "/tmp/pgvigil-resolv-" + std::to_string(::getpid()) + ".conf";
+  std::ofstream(resolv) << "nameserver " << dns.address() << "\noptions timeout:5 attempts:2\n";
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { std::remove(path.c_str()); }
+  } cleanup{resolv};
+  AgentProcess agent(FastAgentConfig(),
+                     Env("postgresql://vigil:pw@db.pgvigil-test.example:5432/postgres"), {},
+                     {"/usr/bin/unshare", "--mount", "--", "/bin/sh", "-c",
+                      "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", resolv});
+  REQUIRE(agent.WaitHttp());
+  const auto first = TimeUntil(
+      agent, [&] { return Health(agent)["database"]["error_kind"] == "dns"; }, 15s);
+  REQUIRE(first);
+  CHECK(*first < 5s);  // the connect deadline (1.5 s), not the resolver's 10 s
+  const json h = Health(agent);
+  CHECK_THAT(
+      h["database"]["reason"].get<std::string>(),
+      Catch::Contains("db.pgvigil-test.example") && Catch::Contains("no answer from the DNS"));
+  REQUIRE(TimeToState(agent, "down", 10s));
+  // Later attempts wait for the lookup already running instead of starting more.
+  for (int i = 0; i < 10; ++i) {
+    CheckServing(agent);
+    std::this_thread::sleep_for(300ms);
+  }
+  std::ifstream status("/proc/" + std::to_string(agent.pid()) + "/status");
+  std::string line;
+  int threads = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) threads = std::stoi(line.substr(8));
+  }
+  CHECK(threads > 0);
+  CHECK(threads <= 16);
 }
 
 TEST_CASE("fault: TLS required but the server has none", "[live][fault]") {

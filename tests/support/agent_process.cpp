@@ -82,7 +82,7 @@ std::optional<double> MetricValue(const std::string& text, const std::string& se
 }
 
 AgentProcess::AgentProcess(std::string toml, std::map<std::string, std::string> env,
-                           std::vector<std::string> extra_args) {
+                           std::vector<std::string> extra_args, std::vector<std::string> wrapper) {
   char tmpl[] = "/tmp/pgvigil-agent.XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -91,7 +91,11 @@ AgentProcess::AgentProcess(std::string toml, std::map<std::string, std::string> 
     toml.replace(pos, 6, std::to_string(port_));
   }
   std::ofstream(dir_ + "/pgvigil.toml") << toml;
-  std::vector<std::string> args = {PGVIGIL_BINARY, "--config", dir_ + "/pgvigil.toml"};
+  std::vector<std::string> args = std::move(wrapper);
+  for (const std::string& a :
+       {std::string(PGVIGIL_BINARY), std::string("--config"), dir_ + "/pgvigil.toml"}) {
+    args.push_back(a);
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(args, env, dir_ + "/output.log");
 }

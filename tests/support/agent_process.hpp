@@ -21,9 +21,11 @@ struct HttpReply {
 class AgentProcess {
  public:
   // `toml` is the config text; "{port}" in it is replaced by the chosen HTTP port. Extra args
-  // go after --config. `env` is added to a minimal environment (PATH, HOME).
+  // go after --config. `env` is added to a minimal environment (PATH, HOME). `wrapper` is a
+  // command line that must end by exec'ing the arguments it is given (the binary and its
+  // arguments follow it), e.g. to run pgvigil inside `unshare`; pid() stays pgvigil's.
   AgentProcess(std::string toml, std::map<std::string, std::string> env,
-               std::vector<std::string> extra_args = {});
+               std::vector<std::string> extra_args = {}, std::vector<std::string> wrapper = {});
   ~AgentProcess();
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;
