@@ -553,9 +553,10 @@ pgvigil must use cost by themselves. Measured on the machine above with empty pr
 
 libssl and libcrypto add 1.9 MiB as soon as they are mapped, before anything calls them (the
 dynamic loader reads their symbol and relocation tables and writes their relocated data);
-libcrypto grows to ~3.4 MiB once SCRAM authentication or TLS has run. pgvigil's own share — code,
-heap, thread stacks, the library pages it touches while
-running — is the "RSS above that floor" row.
+libcrypto grows to ~3.4 MiB once SCRAM authentication or TLS has run. So an 8 MiB target, or
+0.5 × the exporter's ~17 MiB, is out of reach before pgvigil runs a line of its own code.
+pgvigil's own share — code, heap, thread stacks, the library pages it touches while running —
+is the "RSS above that floor" row: about a quarter of the exporter's.
 
 What pgvigil does about the part it controls: glibc malloc arenas are capped at two
 (`M_ARENA_MAX`; `MALLOC_ARENA_MAX` in the environment still wins), which took ~1.1 MiB off the idle
