@@ -1,13 +1,10 @@
 #pragma once
-// Host name lookups with a deadline. libpq resolves host names with a blocking getaddrinfo()
-// inside PQconnectStart/PQconnectPoll, so a DNS server that does not answer would hold the
-// scheduler thread for resolv.conf's timeout × attempts × search domains (tens of seconds in
-// Kubernetes). ResolveHosts() looks the names up first, on helper threads, and waits at most
-// until the deadline; the addresses go to libpq as `hostaddr` while `host` keeps the name, so
-// TLS verification, SNI (which Neon routes on) and libpq's messages still use the name.
-// A lookup that outlives its deadline keeps running (getaddrinfo cannot be cancelled) and the
-// next attempt for the same name waits for it instead of starting another: at most one lookup
-// per name, and at most kMaxLookupsInFlight in all, are running at any time. Thread-safe.
+// Host names of a connection, resolved under the connect deadline. libpq resolves host names
+// with a blocking getaddrinfo() inside PQconnectStart/PQconnectPoll, so a DNS server that does
+// not answer would hold the scheduler thread for resolv.conf's timeout × attempts × search
+// domains. ResolveHosts() looks the names up first (LookupHosts, util/host_lookup.hpp) and hands
+// the addresses to libpq as `hostaddr` while `host` keeps the name, so TLS verification, SNI
+// (which Neon routes on), .pgpass and libpq's messages still use the name. Thread-safe.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -17,8 +14,6 @@
 #include "db/db_error.hpp"
 
 namespace pgvigil {
-
-inline constexpr size_t kMaxLookupsInFlight = 8;
 
 struct ResolvedParams {
   ConnParams params;             // the input with hostaddr filled in (when no error)

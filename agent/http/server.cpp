@@ -33,7 +33,8 @@ constexpr time_t kWriteTimeoutSeconds = 5;
 // Short: an idle keep-alive connection holds a worker thread and delays shutdown.
 constexpr auto kKeepAlive = std::chrono::milliseconds(1000);
 // When more connections are open than http.threads, a fresh connection gets this long to send
-// its first byte, and an idle keep-alive connection is closed right after its response.
+// its first byte, and a keep-alive connection is closed with its next response (or after this
+// long without a request, when the pressure began after a response that promised keep-alive).
 constexpr auto kFirstByteUnderPressure = std::chrono::milliseconds(250);
 // The whole request (line, headers, body) must arrive within this, however it is trickled
 // (slowloris), and may not exceed this many bytes (cpp-httplib buffers header lines unbounded).
@@ -283,9 +284,11 @@ class GuardedServer final : public httplib::Server {
     bool ret = false;
     for (size_t served = 0; served < kKeepAliveMaxRequests; ++served) {
       if (svr_sock_ == INVALID_SOCKET) break;  // stopping
-      const Clock::duration wait = !pressure()   ? Clock::duration(kKeepAlive)
-                                   : served == 0 ? Clock::duration(kFirstByteUnderPressure)
-                                                 : Clock::duration::zero();
+      // Under pressure every response says "Connection: close", so a connection still open
+      // here under pressure was promised keep-alive: closing it without a grace would race the
+      // client's next request, which it may already be sending.
+      const Clock::duration wait =
+          pressure() ? Clock::duration(kFirstByteUnderPressure) : Clock::duration(kKeepAlive);
       if (!strm.WaitForRequest(wait)) break;
       strm.BeginRequest();
       const bool close_connection = served + 1 == kKeepAliveMaxRequests || pressure();

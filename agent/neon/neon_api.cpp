@@ -8,6 +8,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "util/host_lookup.hpp"
+
 namespace pgvigil {
 namespace {
 
@@ -34,6 +36,7 @@ bool ParseInt(std::string_view s, int& out) {
 
 struct ParsedApiUrl {
   std::string scheme_host_port;  // for httplib::Client
+  std::string host;              // without port or IPv6 brackets, as httplib keeps it
   std::string base_path;         // without trailing slash
 };
 
@@ -58,7 +61,13 @@ std::optional<ParsedApiUrl> ParseApiUrl(const std::string& url, std::string* err
              "https://console.neon.tech/api/v2";
     return std::nullopt;
   }
-  return ParsedApiUrl{scheme + "://" + authority, path};
+  std::string host = authority;
+  if (host.starts_with('[')) {
+    host = host.substr(1, host.find(']') - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+    host.resize(colon);
+  }
+  return ParsedApiUrl{scheme + "://" + authority, host, path};
 }
 
 ApiError MakeError(ApiErrorKind kind, int status, std::string message) {
@@ -311,6 +320,7 @@ NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
   }
   path_ =
       parsed->base_path + "/projects/" + options_.project_id + "/endpoints/" + options_.endpoint_id;
+  host_ = parsed->host;
   client_ = std::make_unique<ClientHolder>(parsed->scheme_host_port);
   auto& c = client_->client;
   auto split = [](Millis d, auto&& set) {
@@ -334,7 +344,23 @@ ApiResult NeonApi::GetEndpoint() {
   httplib::Headers headers = {{"Authorization", "Bearer " + options_.api_key},
                               {"Accept", "application/json"},
                               {"User-Agent", "pgvigil"}};
-  auto res = client_->client.Get(path_.c_str(), headers);
+  // The name is looked up under the connect deadline (a silent DNS server would otherwise hold
+  // the scheduler), then the client connects to its addresses in turn until one answers; TLS
+  // (SNI, certificate) and the Host header keep the name.
+  const HostLookup found =
+      LookupHosts({host_}, std::chrono::steady_clock::now() + options_.connect_timeout).front();
+  if (!found.ok()) {
+    r.error = MakeError(ApiErrorKind::kNetwork, 0,
+                        "Neon API host \"" + OneLine(host_) +
+                            "\" does not resolve: " + found.error + "; check neon.api_url and DNS");
+    return r;
+  }
+  httplib::Result res{nullptr, httplib::Error::Unknown};
+  TryAddresses(found.addresses, &address_, [&](const std::string& address) {
+    client_->client.set_hostname_addr_map({{host_, address}});
+    res = client_->client.Get(path_.c_str(), headers);
+    return res || res.error() != httplib::Error::Connection;
+  });
   if (!res) {
     r.error = MakeError(ApiErrorKind::kNetwork, 0,
                         "Neon API request failed: " + httplib::to_string(res.error()) +

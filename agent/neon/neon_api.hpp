@@ -99,6 +99,8 @@ class NeonApi {
   std::optional<ApiError> config_error_;
   struct ClientHolder;
   std::unique_ptr<ClientHolder> client_;
+  std::string host_;    // the API host, looked up before each call
+  size_t address_ = 0;  // which of its addresses answered last
 };
 
 // Spaces API polls: the configured interval while things work; exponential backoff (doubling,

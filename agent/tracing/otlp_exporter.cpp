@@ -8,6 +8,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "util/host_lookup.hpp"
 #include "version.hpp"
 
 namespace pgvigil {
@@ -398,6 +399,17 @@ void OtlpExporter::ExportBatch(std::vector<Span>& batch, const std::stop_token& 
 }
 
 OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, milliseconds timeout) {
+  Attempt a;
+  const auto t_lookup = Clock::now();
+  const HostLookup found = LookupHosts({endpoint_.host}, t_lookup + timeout).front();
+  if (!found.ok()) {
+    a.outcome = Outcome::kRetryable;
+    a.reason = found.timed_out ? "timeout" : "connection";
+    a.error = "host \"" + endpoint_.host + "\" does not resolve: " + found.error;
+    return a;
+  }
+  timeout = std::max(milliseconds(1),
+                     timeout - std::chrono::duration_cast<milliseconds>(Clock::now() - t_lookup));
   httplib::Client cli(endpoint_.scheme + "://" + HostForUrl(endpoint_.host) + ":" +
                       std::to_string(endpoint_.port));
   cli.set_connection_timeout(timeout);
@@ -421,14 +433,20 @@ OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, millisecon
     in_flight_ = &cli;
   }
   auto t0 = Clock::now();
-  httplib::Result res = cli.Post(target, headers, body, "application/json");
+  // The addresses found under the deadline in turn, until one answers; TLS (SNI, certificate)
+  // and the Host header keep the name.
+  httplib::Result res{nullptr, httplib::Error::Unknown};
+  TryAddresses(found.addresses, &address_, [&](const std::string& address) {
+    cli.set_hostname_addr_map({{endpoint_.host, address}});
+    res = cli.Post(target, headers, body, "application/json");
+    return res || res.error() != httplib::Error::Connection || Clock::now() - t0 >= timeout;
+  });
   auto elapsed = Clock::now() - t0;
   {
     std::lock_guard lock(mu_);
     in_flight_ = nullptr;
   }
 
-  Attempt a;
   if (!res) {
     httplib::Error err = res.error();
     bool timed_out = err == httplib::Error::ConnectionTimeout ||

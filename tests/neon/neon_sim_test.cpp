@@ -129,6 +129,25 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     CHECK_THAT(bad.error->message, !Catch::Contains(opts.api_key));
     CHECK_THAT(bad.error->message, !Catch::Contains(sim.options().api_key));
   }
+  {  // the API host by name: looked up under the deadline, every address tried (/etc/hosts may
+     // list ::1 first, where the simulator does not listen)
+    auto opts = ApiOptions(sim);
+    const std::string ip_url = opts.api_url;
+    opts.api_url.replace(opts.api_url.find("127.0.0.1"), 9, "localhost");
+    REQUIRE(opts.api_url != ip_url);
+    NeonApi by_name(opts);
+    for (int i = 0; i < 3; ++i) {
+      auto r = by_name.GetEndpoint();
+      INFO((r.error ? r.error->message : std::string()));
+      CHECK(r.ok());
+    }
+    opts.api_url = "http://pgvigil-no-such-host.invalid/api/v2";
+    auto nx = NeonApi(opts).GetEndpoint();
+    REQUIRE(nx.error);
+    CHECK(nx.error->kind == ApiErrorKind::kNetwork);
+    CHECK_THAT(nx.error->message, Catch::Contains("pgvigil-no-such-host.invalid") &&
+                                      Catch::Contains("does not resolve"));
+  }
   {  // a wrong endpoint id is not_found
     auto opts = ApiOptions(sim);
     opts.endpoint_id = "ep-nope";

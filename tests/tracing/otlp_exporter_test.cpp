@@ -137,6 +137,34 @@ TEST_CASE("exporter posts OTLP JSON with configured headers and counts exports",
   CHECK(metrics.export_duration().Collect().histogram.sample_count == 1);
 }
 
+TEST_CASE("exporter looks the collector's name up and keeps the name in Host", "[tracing][dns]") {
+  OtlpReceiver receiver;
+  prometheus::Registry registry;
+  TracingMetrics metrics(registry);
+  // /etc/hosts may list ::1 first, where nothing listens: the exporter moves on to 127.0.0.1.
+  const std::string host_port = "localhost:" + std::to_string(receiver.port());
+  OtlpExporter exporter(TestOptions("http://" + host_port + "/v1/traces"), Resource(), &metrics);
+  exporter.Consume(MakeSpans(2));
+  REQUIRE(receiver.WaitForRequests(1, 3s));
+  REQUIRE(Eventually([&] { return metrics.exported().Value() == 2; }, 2s));
+  CHECK(receiver.Requests()[0].Header("Host") == host_port);
+  CHECK(exporter.Status().failed_attempts == 0);
+}
+
+TEST_CASE("a collector name that does not resolve is a retried connection failure",
+          "[tracing][dns]") {
+  prometheus::Registry registry;
+  TracingMetrics metrics(registry);
+  OtlpExporter exporter(TestOptions("http://pgvigil-no-such-host.invalid:4318/v1/traces"),
+                        Resource(), &metrics);
+  exporter.Consume(MakeSpans(1));
+  REQUIRE(Eventually([&] { return exporter.Status().failed_attempts >= 2; }, 5s));
+  const auto st = exporter.Status();
+  CHECK(st.last_result == "connection");
+  CHECK_THAT(st.last_error, Catch::Contains("pgvigil-no-such-host.invalid") &&
+                                Catch::Contains("does not resolve"));
+}
+
 TEST_CASE("exporter batches by size", "[tracing]") {
   OtlpReceiver receiver;
   prometheus::Registry registry;
