@@ -88,7 +88,8 @@ class NeonApi {
   NeonApi(const NeonApi&) = delete;
   NeonApi& operator=(const NeonApi&) = delete;
 
-  // One GET; blocks at most connect_timeout + read_timeout (plus DNS).
+  // One GET; blocks at most connect_timeout for the DNS lookup, then connect_timeout +
+  // read_timeout (addresses that refuse at once are skipped).
   ApiResult GetEndpoint();
   // The request path (for logs: contains ids, no key).
   std::string path() const { return path_; }

@@ -260,7 +260,9 @@ void OtlpExporter::Shutdown(milliseconds deadline) {
     thread_.request_stop();  // wakes the thread's waits
     std::unique_lock lock(mu_);
     cv_.wait_until(lock, until, [&] { return done_; });
-    // Past the deadline: abort a request in flight. Repeat, since a new connect may race us.
+    // Past the deadline: abort a DNS lookup or a request in flight. Repeat, since a new connect
+    // may race us.
+    abort_.request_stop();
     while (!done_) {
       if (in_flight_ != nullptr) in_flight_->stop();
       cv_.wait_for(lock, milliseconds(20), [&] { return done_; });
@@ -401,7 +403,8 @@ void OtlpExporter::ExportBatch(std::vector<Span>& batch, const std::stop_token& 
 OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, milliseconds timeout) {
   Attempt a;
   const auto t_lookup = Clock::now();
-  const HostLookup found = LookupHosts({endpoint_.host}, t_lookup + timeout).front();
+  const HostLookup found =
+      LookupHosts({endpoint_.host}, t_lookup + timeout, abort_.get_token()).front();
   if (!found.ok()) {
     a.outcome = Outcome::kRetryable;
     a.reason = found.timed_out ? "timeout" : "connection";

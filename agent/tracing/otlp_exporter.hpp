@@ -134,6 +134,7 @@ class OtlpExporter : public SpanSink {
   std::optional<std::chrono::steady_clock::time_point> flush_deadline_;
   ExporterStatus status_;
   httplib::Client* in_flight_ = nullptr;  // so Shutdown can abort a hanging request
+  std::stop_source abort_;                // and a DNS lookup (stopped past the flush deadline)
   std::size_t address_ = 0;               // exporter thread only: the address that answered last
   bool done_ = false;                     // the thread has finished
 

@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 // One getaddrinfo() call running on its own detached thread.
 struct Lookup {
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable_any cv;
   bool done = false;
   int gai_error = 0;
   std::vector<std::string> addresses;
@@ -102,7 +102,7 @@ bool IsNumericHost(std::string_view host) {
 }
 
 std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
-                                    Clock::time_point deadline) {
+                                    Clock::time_point deadline, std::stop_token stop) {
   std::vector<HostLookup> results(names.size());
   std::vector<std::shared_ptr<Lookup>> running(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
@@ -118,11 +118,14 @@ std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
     if (!running[i]) continue;
     Lookup& l = *running[i];
     std::unique_lock lock(l.mu);
-    if (!l.cv.wait_until(lock, deadline, [&] { return l.done; })) {
+    if (!l.cv.wait_until(lock, stop, deadline, [&] { return l.done; })) {
       char waited[32];
       std::snprintf(waited, sizeof waited, "%.1f",
                     std::chrono::duration<double>(Clock::now() - started).count());
-      results[i].error = std::string("no answer from the DNS server within ") + waited + " s";
+      results[i].error =
+          std::string(stop.stop_requested() ? "lookup abandoned after "
+                                            : "no answer from the DNS server within ") +
+          waited + " s";
       results[i].timed_out = true;
     } else if (l.gai_error != 0) {
       results[i].error = gai_strerror(l.gai_error);

@@ -8,6 +8,7 @@
 // Thread-safe.
 #include <chrono>
 #include <cstddef>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +28,11 @@ struct HostLookup {
 bool IsNumericHost(std::string_view host);
 
 // Looks every name up at once (shared deadline); the results are in the order of `names`.
-// IP literals come back as themselves at once.
+// IP literals come back as themselves at once. A stop request on `stop` ends the wait early
+// (as a timeout), for owners that must shut down within their own deadline.
 std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
-                                    std::chrono::steady_clock::time_point deadline);
+                                    std::chrono::steady_clock::time_point deadline,
+                                    std::stop_token stop = {});
 
 // For clients that connect to one address per request (cpp-httplib with a host → address map):
 // calls `attempt(address)` for the addresses in turn, starting at `*preferred`, until one returns

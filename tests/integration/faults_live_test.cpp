@@ -257,7 +257,13 @@ TEST_CASE("fault: a DNS server that never answers", "[live][fault]") {
     std::string path;
     ~Cleanup() { std::remove(path.c_str()); }
   } cleanup{resolv};
-  AgentProcess agent(FastAgentConfig(),
+  // Spans go to a collector by name too: its lookups hang the same way.
+  AgentProcess agent(FastAgentConfig(R"(
+[tracing]
+otlp_endpoint = "http://collector.pgvigil-test.example:4318/v1/traces"
+export_interval = "200ms"
+export_timeout = "10s"
+)"),
                      Env("postgresql://vigil:pw@db.pgvigil-test.example:5432/postgres"), {},
                      {"/usr/bin/unshare", "--mount", "--", "/bin/sh", "-c",
                       "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", resolv});
@@ -284,6 +290,14 @@ TEST_CASE("fault: a DNS server that never answers", "[live][fault]") {
   }
   CHECK(threads > 0);
   CHECK(threads <= 16);
+  // The exporter waits on a lookup of the collector's name (10 s export timeout) when SIGTERM
+  // comes: shutdown abandons it at the flush deadline and exits cleanly, before the watchdog.
+  agent.Signal(SIGTERM);
+  const auto t_term = Clock::now();
+  const auto code = agent.WaitExit(8s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(Clock::now() - t_term < 3s);  // http.shutdown_timeout
 }
 
 TEST_CASE("fault: TLS required but the server has none", "[live][fault]") {
