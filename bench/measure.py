@@ -600,8 +600,9 @@ each library's clean pages.
   window).
 - **/livez**: `wrk -t2 -c32 -d{args.wrk_seconds}s --latency`. The exporter has no liveness
   endpoint; its landing page `/` (no database work) stands in. With more connections than
-  HTTP worker threads, pgvigil answers and then closes each keep-alive connection (so idle or slow
-  clients cannot pin its workers); wrk counts those closes as socket read errors and reconnects.
+  HTTP worker threads, pgvigil answers each request with `Connection: close` (so idle or slow
+  clients cannot pin its workers) and wrk reconnects; a silent close would show up as socket read
+  errors below the targets.
 
 ## Reproduce
 
