@@ -92,10 +92,7 @@ AgentProcess::AgentProcess(std::string toml, std::map<std::string, std::string> 
   }
   std::ofstream(dir_ + "/pgvigil.toml") << toml;
   std::vector<std::string> args = std::move(wrapper);
-  for (const std::string& a :
-       {std::string(PGVIGIL_BINARY), std::string("--config"), dir_ + "/pgvigil.toml"}) {
-    args.push_back(a);
-  }
+  args.insert(args.end(), {PGVIGIL_BINARY, "--config", dir_ + "/pgvigil.toml"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(args, env, dir_ + "/output.log");
 }
