@@ -105,16 +105,16 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     sim.SuspendNow();
     REQUIRE(sim.compute_state() == "idle");
     CHECK(ApiState(sim) == ComputeStateKind::kIdle);
-    std::thread client([&] {
-      auto c = Connection::Open(Params(sim.Url()), Clock::now() + 15s);
-      CHECK(c.ok());
-    });
+    bool client_ok = false;  // checked after join: Catch2's macros are not thread-safe
+    std::thread client(
+        [&] { client_ok = Connection::Open(Params(sim.Url()), Clock::now() + 15s).ok(); });
     bool saw_init = false;
     for (int i = 0; i < 50 && !saw_init; ++i) {
       saw_init = ApiState(sim) == ComputeStateKind::kInit;
       if (!saw_init) std::this_thread::sleep_for(50ms);
     }
     client.join();
+    CHECK(client_ok);
     CHECK(saw_init);
     CHECK(ApiState(sim) == ComputeStateKind::kActive);
   }

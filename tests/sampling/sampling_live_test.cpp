@@ -33,6 +33,18 @@ void Exec(Connection& c, const std::string& sql) {
   REQUIRE(r.ok());
 }
 
+// For a background session: Catch2's macros are not thread-safe, so this reports back instead
+// ("" when the statement ran) and the test thread checks the answer after join().
+std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const std::string& sql) {
+  ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
+  if (!parsed.params) return "bad URL: " + parsed.error->message;
+  parsed.params->Set("application_name", app);
+  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  if (!opened.ok()) return "connect: " + opened.error->message;
+  auto r = opened.value->Exec(sql, Clock::now() + 10s);
+  return r.ok() ? "" : sql + ": " + r.error->message;
+}
+
 SamplingSettings TestSettings() {
   SamplingSettings s;
   s.slow_threshold = 500ms;
@@ -146,19 +158,20 @@ TEST_CASE("Activity sampler catches a long-running query [live]", "[live][activi
   QuerySampling sampling(TestSettings(), registry);
   Connection own = Open(pg, "pgvigil");
 
+  std::string slow_error, own_error;
   std::thread slow([&] {
-    Connection c = Open(pg, "workload");
-    Exec(c, "SELECT pg_sleep(2), 'hunter2' AS secret");
+    slow_error = RunElsewhere(pg, "workload", "SELECT pg_sleep(2), 'hunter2' AS secret");
   });
   std::thread own_slow([&] {  // a session of pgvigil itself: never sampled
-    Connection c = Open(pg, "pgvigil");
-    Exec(c, "SELECT pg_sleep(2), 'own' AS own_marker");
+    own_error = RunElsewhere(pg, "pgvigil", "SELECT pg_sleep(2), 'own' AS own_marker");
   });
   std::this_thread::sleep_for(1200ms);
   auto r = sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now());
   auto again = sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now());
   slow.join();
   own_slow.join();
+  CHECK(slow_error.empty());
+  CHECK(own_error.empty());
 
   INFO(r.message);
   REQUIRE(r.status == CollectorStatus::kOk);
@@ -202,15 +215,17 @@ TEST_CASE("Activity sampler flags texts cut at track_activity_query_size [live]"
   prometheus::Registry registry;
   QuerySampling sampling(TestSettings(), registry);
   Connection own = Open(pg, "pgvigil");
+  std::string slow_error;
   std::thread slow([&] {
-    Connection c = Open(pg, "workload");
-    Exec(c,
-         "SELECT pg_sleep(1.5) AS a_rather_long_column_alias_to_fill_the_text, "
-         "'padding padding padding padding hunter2 hunter2 hunter2' AS b");
+    slow_error =
+        RunElsewhere(pg, "workload",
+                     "SELECT pg_sleep(1.5) AS a_rather_long_column_alias_to_fill_the_text, "
+                     "'padding padding padding padding hunter2 hunter2 hunter2' AS b");
   });
   std::this_thread::sleep_for(900ms);
   auto r = sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now());
   slow.join();
+  CHECK(slow_error.empty());
   REQUIRE(r.status == CollectorStatus::kOk);
   REQUIRE(sampling.activity().recent().size() == 1);
   const auto& s = sampling.activity().recent().front();
