@@ -70,7 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string redacted = p.Redacted();
   if (has_known_secret && Contains(redacted, kSecret)) std::abort();
   for (const std::string& secret : p.Secrets()) {
-    if (secret.empty()) continue;
+    // A secret made only of '*' is found again inside the "***" mask itself: not a leak.
+    if (secret.find_first_not_of('*') == std::string::npos) continue;
     // The scrubber must remove every secret it is told about.
     if (Contains(pgvigil::ScrubSecrets(input, p.Secrets()), secret)) std::abort();
   }
