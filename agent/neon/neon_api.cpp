@@ -361,6 +361,7 @@ ApiResult NeonApi::GetEndpoint() {
     res = client_->client.Get(path_.c_str(), headers);
     return res || res.error() != httplib::Error::Connection;
   });
+  if (!res) ++address_;  // e.g. a connect timeout: the next call starts at the next address
   if (!res) {
     r.error = MakeError(ApiErrorKind::kNetwork, 0,
                         "Neon API request failed: " + httplib::to_string(res.error()) +

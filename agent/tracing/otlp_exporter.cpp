@@ -444,6 +444,7 @@ OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, millisecon
     res = cli.Post(target, headers, body, "application/json");
     return res || res.error() != httplib::Error::Connection || Clock::now() - t0 >= timeout;
   });
+  if (!res) ++address_;  // e.g. a connect timeout: the next attempt starts at the next address
   auto elapsed = Clock::now() - t0;
   {
     std::lock_guard lock(mu_);

@@ -38,7 +38,7 @@ std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
 // calls `attempt(address)` for the addresses in turn, starting at `*preferred`, until one returns
 // true (done: an answer, or a failure another address would not fix) or all were tried.
 // `*preferred` is left at the last address tried, so the next request starts where this one
-// ended. `addresses` must not be empty.
+// ended (callers step it on when that one failed too). `addresses` must not be empty.
 template <typename Attempt>
 void TryAddresses(const std::vector<std::string>& addresses, std::size_t* preferred,
                   Attempt&& attempt) {
