@@ -1,7 +1,6 @@
 #include "db/host_resolver.hpp"
 
-#include <cstdlib>
-
+#include "config/settings.hpp"
 #include "util/host_lookup.hpp"
 
 namespace pgvigil {
@@ -19,11 +18,6 @@ DbError DnsError(const std::string& host, const std::string& why) {
       ClassifyError("", "could not translate host name \"" + host + "\" to address: " + why);
   e.kind = ErrorKind::kDns;
   return e;
-}
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
 std::string JoinCommas(const std::vector<std::string>& items) {
@@ -60,9 +54,10 @@ ConnParams WithHostAddresses(const ConnParams& params, const std::vector<std::st
 
 ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline) {
   ResolvedParams result{params, std::nullopt};
-  if (!params.Get("hostaddr").empty() || !EnvOr("PGHOSTADDR", "").empty()) return result;
+  if (!params.Get("hostaddr").empty() || !ProcessEnv("PGHOSTADDR").value_or("").empty())
+    return result;
   ConnParams base = params;
-  if (base.Get("host").empty()) base.Set("host", EnvOr("PGHOST", ""));
+  if (base.Get("host").empty()) base.Set("host", ProcessEnv("PGHOST").value_or(""));
   const std::vector<std::string> hosts = SplitCommas(base.Get("host"));
   const std::vector<std::string> ports = SplitCommas(base.Get("port"));
   if (ports.size() > 1 && ports.size() != hosts.size()) return result;
