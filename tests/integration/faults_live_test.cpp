@@ -282,12 +282,7 @@ export_timeout = "10s"
     CheckServing(agent);
     std::this_thread::sleep_for(300ms);
   }
-  std::ifstream status("/proc/" + std::to_string(agent.pid()) + "/status");
-  std::string line;
-  int threads = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("Threads:", 0) == 0) threads = std::stoi(line.substr(8));
-  }
+  const long threads = ProcStatus(agent.pid(), "Threads");
   CHECK(threads > 0);
   CHECK(threads <= 16);
   // The exporter waits on a lookup of the collector's name (10 s export timeout) when SIGTERM

@@ -26,20 +26,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-long RssKiB(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  long value = 0;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      in >> value;
-      return value;
-    }
-    std::getline(in, key);
-  }
-  return -1;
-}
-
 int OpenFds(int pid) {
   int n = 0;
   std::error_code ec;
@@ -128,7 +114,7 @@ interval = "10s"
       std::this_thread::sleep_for(500ms);
     }
     REQUIRE(agent.WaitState("up", 20s));
-    const long rss = RssKiB(agent.pid());
+    const long rss = ProcStatus(agent.pid(), "VmRSS");
     const int fds = OpenFds(agent.pid());
     if (minute == 0) {
       rss_start = rss;
@@ -137,7 +123,7 @@ interval = "10s"
     std::cout << "soak minute=" << minute + 1 << " fault=" << minute % 4
               << " recovery_s=" << recovery << " rss_kib=" << rss << " fds=" << fds << std::endl;
   }
-  const long rss_end = RssKiB(agent.pid());
+  const long rss_end = ProcStatus(agent.pid(), "VmRSS");
   const int fds_end = OpenFds(agent.pid());
   std::cout << "soak result: rss_kib " << rss_start << " -> " << rss_end << ", fds " << fds_start
             << " -> " << fds_end << std::endl;

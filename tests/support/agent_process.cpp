@@ -60,6 +60,21 @@ int Spawn(const std::vector<std::string>& args, const std::map<std::string, std:
 
 }  // namespace
 
+long ProcStatus(int pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const std::string wanted = field + ":";
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == wanted) {
+      in >> value;
+      return value;
+    }
+    std::getline(in, key);
+  }
+  return -1;
+}
+
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (true) {

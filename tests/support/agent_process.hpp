@@ -70,6 +70,9 @@ CommandResult RunPgvigil(const std::vector<std::string>& args,
 // appended (further sections).
 std::string FastAgentConfig(const std::string& extra = "");
 
+// A numeric field of /proc/PID/status, e.g. "VmRSS" (kB) or "Threads"; -1 when absent.
+long ProcStatus(int pid, const std::string& field);
+
 // Polls `pred` every 50ms until true or timeout.
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
