@@ -1,15 +1,16 @@
 #include "config/settings.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <initializer_list>
-#include <sstream>
 
 #include "config/suggest.hpp"
 
@@ -22,6 +23,8 @@ constexpr const char* kExampleUrl = "postgresql://user:password@host:5432/dbname
 constexpr const char* kDurationExamples = "use e.g. \"250ms\", \"10s\", \"1m\", \"1h30m\"";
 // Everything is bounded: no duration may overflow a deadline computed from it.
 constexpr Millis kMaxDuration = 30 * 24h;
+// A config file is a few KiB; anything far larger is a mistake (e.g. --config /dev/zero).
+constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr const char* kDefaultUrlEnvs[] = {"PGVIGIL_DATABASE_URL", "DATABASE_URL"};
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -736,6 +739,48 @@ CliOptions ParseCommandLine(int argc, const char* const* argv) {
   return cli;
 }
 
+namespace {
+
+// The text of a config file: a regular file of at most kMaxConfigBytes, else a ConfigError.
+std::string ReadConfigFile(const std::string& path) {
+  auto fail = [&](const std::string& why) -> ConfigError {
+    return ConfigError("cannot read config file \"" + path + "\": " + why +
+                       "; pass --config with the path of a TOML file, or omit --config to run on "
+                       "defaults and environment variables");
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) throw fail(std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw fail(std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw fail("it is a directory");
+  if (!S_ISREG(st.st_mode)) throw fail("it is not a regular file (a device, FIFO or socket)");
+  if (st.st_size > static_cast<off_t>(kMaxConfigBytes)) {
+    throw fail("it is " + std::to_string(st.st_size) + " bytes, over the limit of " +
+               std::to_string(kMaxConfigBytes) + " bytes");
+  }
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fail(std::strerror(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    // The file may grow while being read: the bound holds for what is read, too.
+    if (text.size() > kMaxConfigBytes) {
+      throw fail("it is over the limit of " + std::to_string(kMaxConfigBytes) + " bytes");
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
 Settings LoadSettingsFromString(std::string_view toml_text, std::string_view source_name,
                                 const CliOptions& cli, EnvLookup env) {
   toml::table root;
@@ -754,16 +799,7 @@ Settings LoadSettingsFromString(std::string_view toml_text, std::string_view sou
 
 Settings LoadSettings(const CliOptions& cli, EnvLookup env) {
   if (cli.config_path.empty()) return Build(toml::table{}, "", cli, env);
-  std::ifstream in(cli.config_path, std::ios::binary);
-  if (!in) {
-    throw ConfigError("cannot read config file \"" + cli.config_path +
-                      "\": " + std::strerror(errno) +
-                      "; pass --config with the path of an existing file, or omit --config to "
-                      "run on defaults and environment variables");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  Settings s = LoadSettingsFromString(text.str(), cli.config_path, cli, env);
+  Settings s = LoadSettingsFromString(ReadConfigFile(cli.config_path), cli.config_path, cli, env);
   s.config_path = cli.config_path;
   return s;
 }

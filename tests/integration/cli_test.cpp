@@ -1,4 +1,7 @@
 // The command line of the real binary: --version, --check-config exit codes and messages.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -81,4 +84,42 @@ TEST_CASE("a Neon neon.sampling_url without sslmode=require is refused too") {
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("neon.sampling_url: sslmode") != std::string::npos);
   CHECK(r.output.find("Sampl3-pw") == std::string::npos);
+}
+
+TEST_CASE("--config must name a regular file of bounded size") {
+  const std::map<std::string, std::string> env = {
+      {"PGVIGIL_DATABASE_URL", "postgresql://u@localhost/app"}};
+  SECTION("a directory") {
+    auto r = RunPgvigil({"--check-config", "--config", "/tmp"}, env);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("\"/tmp\"") != std::string::npos);
+    CHECK(r.output.find("directory") != std::string::npos);
+  }
+  SECTION("a device that never ends") {
+    auto r = RunPgvigil({"--check-config", "--config", "/dev/zero"}, env);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("not a regular file") != std::string::npos);
+  }
+  SECTION("a FIFO nobody writes to: refused at once, not waited on") {
+    char dir[] = "/tmp/pgvigil-fifo.XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string fifo = std::string(dir) + "/config.toml";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    auto r = RunPgvigil({"--check-config", "--config", fifo}, env);
+    std::remove(fifo.c_str());
+    rmdir(dir);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("not a regular file") != std::string::npos);
+  }
+  SECTION("a file over the size limit") {
+    const std::string path = WriteTemp("# " + std::string(2 << 20, 'x') + "\n");
+    auto r = RunPgvigil({"--check-config", "--config", path}, env);
+    std::remove(path.c_str());
+    INFO(r.output.substr(0, 400));
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("over the limit") != std::string::npos);
+  }
 }
