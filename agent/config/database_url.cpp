@@ -283,6 +283,9 @@ std::string HostForUrl(const std::string& host) {
 // Matches `secret[k..]` at text[j..] with every character either raw or %XX-encoded (any hex
 // case; '+' for a space), so fully, partly and un-encoded spellings are all caught. Returns the
 // end of the longest match, or npos. Branches only where a literal '%' meets "%25".
+// Secrets shorter than this are scrubbed only as whole words (see ScrubSecrets).
+constexpr size_t kShortSecret = 8;
+
 size_t MatchSecret(const std::string& text, size_t j, const std::string& secret, size_t k) {
   if (k == secret.size()) return j;
   if (j >= text.size()) return std::string::npos;
@@ -442,12 +445,20 @@ std::vector<std::string> GuessSecretsInText(std::string_view text) {
 }
 
 std::string ScrubSecrets(std::string text, const std::vector<std::string>& secrets) {
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   for (const std::string& secret : secrets) {
     if (secret.empty()) continue;
+    // A short secret also occurs by chance inside ordinary words ("x" in "expected"): it is
+    // only scrubbed where it stands as a word of its own.
+    const bool whole_words_only = secret.size() < kShortSecret;
     std::string out;
     size_t i = 0;
     while (i < text.size()) {
-      const size_t end = MatchSecret(text, i, secret, 0);
+      size_t end = MatchSecret(text, i, secret, 0);
+      if (end != std::string::npos && whole_words_only &&
+          ((i > 0 && word_char(text[i - 1])) || (end < text.size() && word_char(text[end])))) {
+        end = std::string::npos;
+      }
       if (end != std::string::npos) {
         out += "***";
         i = end;

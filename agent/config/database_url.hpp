@@ -48,7 +48,8 @@ ParsedUrl ParseDatabaseUrl(std::string_view url);
 // Splits a libpq list value (host, hostaddr, port) at commas, keeping empty items: "a,,b" has 3.
 std::vector<std::string> SplitCommas(const std::string& s);
 
-// Replaces every secret (raw and percent-encoded) in `text` with "***".
+// Replaces every secret (raw and percent-encoded) in `text` with "***"; a secret shorter than 8
+// characters only where it stands as a word of its own (never inside "expected" for "x").
 std::string ScrubSecrets(std::string text, const std::vector<std::string>& secrets);
 
 // Best-effort: likely passwords in arbitrary text (the userinfo of "scheme://user:pass@" URLs and

@@ -15,8 +15,9 @@ namespace {
 constexpr size_t kMaxMessage = 512;
 
 // libpq messages span lines ("connection to server at ... failed: FATAL:  ...\n", one per
-// host tried, plus DETAIL/HINT); logs and /health want one line.
-std::string FoldMessage(std::string_view text, const std::vector<std::string>& secrets) {
+// host tried, plus DETAIL/HINT); logs and /health want one line. Scrubs nothing: the message is
+// classified first (a scrubbed short password could mangle the words classification reads).
+std::string FoldMessage(std::string_view text) {
   std::string out;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -36,12 +37,17 @@ std::string FoldMessage(std::string_view text, const std::vector<std::string>& s
   }
   // "FATAL:  password ..." has a double space after the severity.
   for (size_t p; (p = out.find(":  ")) != std::string::npos;) out.erase(p + 1, 1);
-  out = ScrubSecrets(std::move(out), secrets);
-  if (out.size() > kMaxMessage) {
-    out.resize(kMaxMessage - 3);
-    out += "...";
-  }
   return out;
+}
+
+// The message as reported: secrets scrubbed, then bounded.
+std::string ReportedMessage(std::string text, const std::vector<std::string>& secrets) {
+  text = ScrubSecrets(std::move(text), secrets);
+  if (text.size() > kMaxMessage) {
+    text.resize(kMaxMessage - 3);
+    text += "...";
+  }
+  return text;
 }
 
 int RemainingMs(SteadyTime deadline) {
@@ -129,8 +135,11 @@ struct Connection::Impl {
   // Neon's suspend ends it): libpq hands it to the notice receiver, not to a query.
   std::optional<DbError> server_fatal;
 
+  // Classified on the server's or libpq's own words, scrubbed after.
   DbError Error(std::string_view sqlstate, std::string_view message) const {
-    return ClassifyError(sqlstate, FoldMessage(message, secrets));
+    DbError e = ClassifyError(sqlstate, FoldMessage(message));
+    e.message = ReportedMessage(std::move(e.message), secrets);
+    return e;
   }
   // Why the connection failed: the server's own FATAL message when it sent one.
   DbError ConnError() const {

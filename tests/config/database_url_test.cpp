@@ -180,6 +180,19 @@ TEST_CASE("ScrubSecrets replaces raw and percent-encoded forms", "[config][url]"
   CHECK(ScrubSecrets("empty secret is skipped", {""}) == "empty secret is skipped");
 }
 
+TEST_CASE("short secrets are scrubbed as whole words only, never inside words", "[config][url]") {
+  const std::vector<std::string> one_letter = {"e"};
+  CHECK(ScrubSecrets("password authentication failed; expected e", one_letter) ==
+        "password authentication failed; expected ***");
+  CHECK(ScrubSecrets("user:e@host password=e", one_letter) == "user:***@host password=***");
+  CHECK(ScrubSecrets("e", one_letter) == "***");
+  const std::vector<std::string> short_secret = {"pw12"};
+  CHECK(ScrubSecrets("xpw12 pw12y (pw12)", short_secret) == "xpw12 pw12y (***)");
+  CHECK(ScrubSecrets("u:pw%312@h", short_secret) == "u:***@h");  // percent-encoded, too
+  // From 8 characters on, a secret is scrubbed wherever it stands.
+  CHECK(ScrubSecrets("ab12cd34ef", {"12cd34ef"}) == "ab***");
+}
+
 TEST_CASE("a secret made of '*' is masked like any other (fuzz regression)", "[config][url]") {
   // fuzz/corpus/database_url/regress_asterisk_secret: the fuzzer's leak check found "*" again
   // inside the "***" mask; the mask is not a leak, and the value stays out of the display form.

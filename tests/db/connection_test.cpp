@@ -98,6 +98,13 @@ TEST_CASE(
   CHECK(opened.error->message.find("password authentication failed") != std::string::npos);
   CheckNoSecret(opened.error->message);
 
+  // A one-letter wrong password: the message is classified before it is scrubbed, and the
+  // scrubber leaves "failed" alone (it was "fail***d" and classified as unknown).
+  auto one_letter = Connection::Open(Params(pg.UrlWithPassword("e")), Clock::now() + 5s);
+  REQUIRE_FALSE(one_letter.ok());
+  CHECK(one_letter.error->kind == ErrorKind::kAuth);
+  CHECK(one_letter.error->message.find("password authentication failed") != std::string::npos);
+
   auto missing = Connection::Open(Params(pg.Url("no_such_db")), Clock::now() + 5s);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error->kind == ErrorKind::kDatabaseMissing);
