@@ -131,7 +131,12 @@ std::vector<Token> Tokenize(std::string_view s) {
       }
       space = true;
     } else if (c == '\'') {
-      emit(Tok::kLiteral, i, ScanQuoted(s, i, '\'', false));
+      // Where a plain string holding a backslash ends depends on the session's
+      // standard_conforming_strings ('x\', SECRET, ' is one literal when it is off): unsure
+      // how it ends, hide everything from its quote on, as for an unterminated string.
+      const std::size_t end = ScanQuoted(s, i, '\'', false);
+      const bool ambiguous = s.substr(i, end - i).find('\\') != std::string_view::npos;
+      emit(Tok::kLiteral, i, ambiguous ? s.size() : end);
     } else if (c == '"') {
       bool closed = false;
       std::size_t end = ScanQuoted(s, i, '"', false, &closed);

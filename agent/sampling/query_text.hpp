@@ -6,7 +6,9 @@
 // identifiers. It is total: any byte sequence gives valid UTF-8 output, never a crash, and an
 // unterminated string, dollar quote or comment hides everything up to the end of the text, so a
 // truncated query (pg_stat_activity cuts at track_activity_query_size) cannot leak the tail of a
-// secret. Plain '...' strings follow standard_conforming_strings=on (backslash is literal).
+// secret. Plain '...' strings follow standard_conforming_strings=on (backslash is literal); one
+// that holds a backslash could end elsewhere when the setting is off, so it hides the rest of
+// the text like an unterminated string.
 // Pure functions, thread-safe.
 #include <cstddef>
 #include <cstdint>

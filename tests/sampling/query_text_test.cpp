@@ -82,6 +82,9 @@ TEST_CASE("Secrets never survive obfuscation", "[query_text]") {
       "ALTER USER u WITH PASSWORD 'hunter2'",
       "WHERE password = \"hunter2",  // unterminated quoted identifier
       "WHERE x IN ('hunter2', 'hunter2')",
+      // standard_conforming_strings = off: one literal, whatever the tokenizer assumed.
+      "SELECT 'x\\', hunter2, '",
+      "SELECT 'a\\' , hunter2 , 'b'",
   };
   for (const char* in : inputs) {
     INFO(in);
@@ -90,6 +93,15 @@ TEST_CASE("Secrets never survive obfuscation", "[query_text]") {
     CHECK(out.find("12345678") == std::string::npos);
     CHECK(out.find("68756e") == std::string::npos);
   }
+}
+
+TEST_CASE("A plain string holding a backslash hides the rest of the text", "[query_text]") {
+  // Its end depends on the session's standard_conforming_strings, which pgvigil cannot see.
+  CHECK(ObfuscateQuery("SELECT a FROM t WHERE b = 'x\\', SECRET, '") ==
+        "SELECT a FROM t WHERE b = ?");
+  CHECK(ObfuscateQuery("SELECT 'c:\\temp' AS p, 2") == "SELECT ?");
+  // E'' strings are unambiguous; strings without a backslash too.
+  CHECK(ObfuscateQuery("SELECT E'x\\'', 'y', 3") == "SELECT ?, ?, ?");
 }
 
 TEST_CASE("Length cap respects UTF-8 boundaries", "[query_text]") {

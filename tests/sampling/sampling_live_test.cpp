@@ -45,6 +45,19 @@ std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const
   return r.ok() ? "" : sql + ": " + r.error->message;
 }
 
+// As RunElsewhere, with standard_conforming_strings off for that session (backslash escapes
+// in plain '...' strings, as in PostgreSQL before 9.1 and in some legacy applications).
+std::string RunWithLegacyStrings(const test::PgServer& pg, const std::string& sql) {
+  ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
+  if (!parsed.params) return "bad URL: " + parsed.error->message;
+  parsed.params->Set("application_name", "legacy");
+  parsed.params->Set("options", "-c standard_conforming_strings=off");
+  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  if (!opened.ok()) return "connect: " + opened.error->message;
+  auto r = opened.value->Exec(sql, Clock::now() + 10s);
+  return r.ok() ? "" : sql + ": " + r.error->message;
+}
+
 SamplingSettings TestSettings() {
   SamplingSettings s;
   s.slow_threshold = 500ms;
@@ -231,6 +244,32 @@ TEST_CASE("Activity sampler flags texts cut at track_activity_query_size [live]"
   const auto& s = sampling.activity().recent().front();
   CHECK(s.truncated_by_server);
   CHECK(s.text.text.find("hunter") == std::string::npos);  // cut mid-string: hidden to the end
+}
+
+TEST_CASE("A legacy-strings session cannot leak a secret through the samplers [live]",
+          "[live][activity]") {
+  test::PgServer pg;
+  prometheus::Registry registry;
+  QuerySampling sampling(TestSettings(), registry);
+  Connection own = Open(pg, "pgvigil");
+  REQUIRE(sampling.RunStatements(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  // With standard_conforming_strings off this is one literal holding "x', hunter2, "; read
+  // with it on, hunter2 would stand outside any string.
+  std::string slow_error;
+  std::thread slow([&] {
+    slow_error = RunWithLegacyStrings(pg, "SELECT 'x\\', hunter2, ' AS a, pg_sleep(1.5)");
+  });
+  std::this_thread::sleep_for(900ms);
+  auto r = sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now());
+  slow.join();
+  CHECK(slow_error.empty());
+  REQUIRE(r.status == CollectorStatus::kOk);
+  REQUIRE(sampling.activity().recent().size() == 1);
+  CHECK(sampling.activity().recent().front().text.text == "SELECT ?");
+  REQUIRE(sampling.RunStatements(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  CHECK(sampling.QueriesJson().find("hunter2") == std::string::npos);
 }
 
 TEST_CASE("Missing pg_stat_statements is reported and sampling keeps running [live]",
