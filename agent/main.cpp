@@ -1,6 +1,8 @@
 // pgvigil: a PostgreSQL/Neon observability sidecar. See README.md.
 #include <malloc.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -29,6 +31,15 @@ void CapMallocArenas() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
+// The HTTP front holds one descriptor per client and sizes its connection cap from the soft
+// limit, which is often 1,024 while the hard limit is far higher; raise it (as Go programs do).
+void RaiseDescriptorLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(rl.rlim_max, 65536);
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 pgvigil::LogLevelValue ToLogLevel(pgvigil::LogLevel l) {
   return static_cast<pgvigil::LogLevelValue>(static_cast<int>(l));
 }
@@ -38,6 +49,7 @@ pgvigil::LogLevelValue ToLogLevel(pgvigil::LogLevel l) {
 int main(int argc, char** argv) {
   using namespace pgvigil;
   CapMallocArenas();
+  RaiseDescriptorLimit();
   CliOptions cli;
   Settings settings;
   try {

@@ -1,23 +1,18 @@
 #include "http/server.hpp"
 
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <list>
-#include <mutex>
 #include <set>
 
+#include "http/guarded_server.hpp"
+#include "http/request_frame.hpp"
 #include "util/log.hpp"
 
 namespace pgvigil {
@@ -26,283 +21,8 @@ namespace {
 
 constexpr const char* kText = "text/plain; charset=utf-8";
 constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
-constexpr size_t kMaxPayload = 64 * 1024;  // we accept no real uploads; small POSTs at most
-constexpr time_t kWriteTimeoutSeconds = 5;
-// cpp-httplib serves a connection on one worker thread from accept to close, so every idle or
-// slow client pins a thread. The limits below bound how long any one client can do that.
-// Short: an idle keep-alive connection holds a worker thread and delays shutdown.
-constexpr auto kKeepAlive = std::chrono::milliseconds(1000);
-// When more connections are open than http.threads, a fresh connection gets this long to send
-// its first byte, and a keep-alive connection is closed with its next response (or after this
-// long without a request, when the pressure began after a response that promised keep-alive).
-constexpr auto kFirstByteUnderPressure = std::chrono::milliseconds(250);
-// The whole request (line, headers, body) must arrive within this, however it is trickled
-// (slowloris), and may not exceed this many bytes (cpp-httplib buffers header lines unbounded).
-constexpr auto kRequestDeadline = std::chrono::milliseconds(2000);
-constexpr size_t kRequestByteBudget = kMaxPayload + 64 * 1024;
-constexpr size_t kKeepAliveMaxRequests = 100;
 constexpr int kMaxThreads = 64;
-// The worker pool grows on demand up to this (idle workers above http.threads retire), so a
-// few hundred hostile sockets cannot starve the probes; beyond it connections queue, and beyond
-// kMaxQueued they get an immediate 503 and a close.
-constexpr size_t kMaxWorkers = 128;
-constexpr size_t kMaxQueued = 512;
-constexpr auto kWorkerIdleRetire = std::chrono::seconds(5);
 constexpr int kListenBacklog = 128;
-
-using Clock = std::chrono::steady_clock;
-
-int MillisUntil(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
-}
-
-// Waits for `events` on fd until the deadline; false on timeout, error or hang-up-only.
-bool WaitFor(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, MillisUntil(deadline));
-    if (r > 0) return (p.revents & (events | POLLHUP | POLLERR)) != 0;
-    if (r == 0) return false;
-    if (errno != EINTR) return false;
-  }
-}
-
-// A socket stream whose reads share one deadline and byte budget per request, so a client
-// trickling bytes cannot hold a worker longer than kRequestDeadline. Buffered, because
-// cpp-httplib reads header lines one byte at a time.
-class DeadlineStream final : public httplib::Stream {
- public:
-  explicit DeadlineStream(int sock) : sock_(sock) {}
-
-  // Arms the deadline and budget for the next request.
-  void BeginRequest() {
-    deadline_ = Clock::now() + kRequestDeadline;
-    budget_ = kRequestByteBudget;
-  }
-  bool Buffered() const { return pos_ < len_; }
-  // Waits (idle, between requests) for the next request's first byte.
-  bool WaitForRequest(Clock::duration wait) {
-    return Buffered() || WaitFor(sock_, POLLIN, Clock::now() + wait);
-  }
-
-  bool is_readable() const override { return Buffered() || WaitFor(sock_, POLLIN, deadline_); }
-  bool is_writable() const override {
-    return WaitFor(sock_, POLLOUT, Clock::now() + std::chrono::seconds(kWriteTimeoutSeconds));
-  }
-  ssize_t read(char* ptr, size_t size) override {
-    if (!Buffered()) {
-      if (budget_ == 0) return 0;  // over budget: look like end of stream
-      if (!WaitFor(sock_, POLLIN, deadline_)) return -1;
-      ssize_t n;
-      do {
-        n = ::recv(sock_, buf_, std::min(sizeof buf_, budget_), 0);
-      } while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
-      pos_ = 0;
-      len_ = static_cast<size_t>(n);
-      budget_ -= len_;
-    }
-    const size_t n = std::min(size, len_ - pos_);
-    std::memcpy(ptr, buf_ + pos_, n);
-    pos_ += n;
-    return static_cast<ssize_t>(n);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
-    ssize_t n;
-    do {
-      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n;
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getpeername, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getsockname, ip, port);
-  }
-  socket_t socket() const override { return sock_; }
-
- private:
-  template <typename Fn>
-  void Address(Fn fn, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (fn(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (addr.ss_family == AF_INET) {
-      const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
-      inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-      port = ntohs(a->sin_port);
-    } else if (addr.ss_family == AF_INET6) {
-      const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
-      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-      port = ntohs(a->sin6_port);
-    }
-    ip = text;
-  }
-
-  int sock_;
-  Clock::time_point deadline_ = Clock::now();
-  size_t budget_ = 0;
-  char buf_[4096];
-  size_t pos_ = 0;
-  size_t len_ = 0;
-};
-
-// Set while the accept thread runs a connection it could not queue: the connection is
-// answered 503 and closed instead of served (TaskQueue only sees an opaque task).
-thread_local bool t_reject_connection = false;
-
-// cpp-httplib's TaskQueue with `min` resident workers that grows to `max` under load and
-// bounds its queue. Thread-safe (enqueue comes from the accept thread, shutdown after it).
-class ElasticPool final : public httplib::TaskQueue {
- public:
-  ElasticPool(size_t min, size_t max) : min_(min), max_(std::max(min, max)) {
-    std::lock_guard lock(mu_);
-    for (size_t i = 0; i < min_; ++i) SpawnLocked();
-  }
-  ~ElasticPool() override { shutdown(); }
-
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock lock(mu_);
-    JoinRetiredLocked();
-    if (shutdown_ || jobs_.size() >= kMaxQueued) {
-      lock.unlock();
-      t_reject_connection = true;
-      fn();
-      t_reject_connection = false;
-      return;
-    }
-    jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && threads_.size() < max_) SpawnLocked();
-    cv_.notify_one();
-  }
-
-  void shutdown() override {
-    std::list<std::thread> threads;
-    {
-      std::lock_guard lock(mu_);
-      shutdown_ = true;
-      threads.swap(threads_);
-      threads.splice(threads.end(), retired_);
-    }
-    cv_.notify_all();
-    for (auto& t : threads) t.join();
-  }
-
-  // More connections in service or waiting than the configured resident workers.
-  bool UnderPressure() const { return pressure_.load(std::memory_order_relaxed); }
-
- private:
-  void SpawnLocked() {
-    threads_.emplace_back();
-    auto self = std::prev(threads_.end());
-    *self = std::thread([this, self] { Work(self); });
-  }
-
-  void JoinRetiredLocked() {
-    for (auto& t : retired_) t.join();  // they have left Work: joins do not wait
-    retired_.clear();
-  }
-
-  void UpdatePressureLocked() {
-    pressure_.store(busy_ + jobs_.size() > min_, std::memory_order_relaxed);
-  }
-
-  void Work(std::list<std::thread>::iterator self) {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      ++idle_;
-      const bool got =
-          cv_.wait_for(lock, kWorkerIdleRetire, [this] { return shutdown_ || !jobs_.empty(); });
-      --idle_;
-      if (!jobs_.empty()) {
-        auto fn = std::move(jobs_.front());
-        jobs_.pop_front();
-        ++busy_;
-        UpdatePressureLocked();
-        lock.unlock();
-        fn();
-        lock.lock();
-        --busy_;
-        UpdatePressureLocked();
-        continue;
-      }
-      if (shutdown_) return;
-      if (!got && threads_.size() > min_) {
-        retired_.splice(retired_.end(), threads_, self);
-        return;
-      }
-    }
-  }
-
-  const size_t min_;
-  const size_t max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::list<std::thread> threads_;
-  std::list<std::thread> retired_;  // exited (or exiting) workers, joined by the next enqueue
-  size_t idle_ = 0;
-  size_t busy_ = 0;
-  bool shutdown_ = false;
-  std::atomic<bool> pressure_{false};
-};
-
-// httplib::Server with its per-connection loop replaced (keep-alive, request deadline, byte
-// budget, load shedding); parsing, routing and responses stay cpp-httplib's.
-class GuardedServer final : public httplib::Server {
- public:
-  GuardedServer(size_t threads) {
-    new_task_queue = [this, threads] {
-      auto* pool = new ElasticPool(threads, std::max(threads, kMaxWorkers));
-      pool_.store(pool);
-      return pool;
-    };
-  }
-
- private:
-  bool process_and_close_socket(socket_t sock) override {
-    if (t_reject_connection) {
-      static constexpr char kBusy[] =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n"
-          "Retry-After: 1\r\n\r\nbusy\n";
-      [[maybe_unused]] auto n = ::send(sock, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::close(sock);
-      return false;
-    }
-    // Responses are small: without TCP_NODELAY, Nagle and delayed ACKs stall each ~40ms.
-    int yes = 1;
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-    const ElasticPool* pool = pool_.load();
-    auto pressure = [pool] { return pool != nullptr && pool->UnderPressure(); };
-
-    DeadlineStream strm(sock);
-    bool ret = false;
-    for (size_t served = 0; served < kKeepAliveMaxRequests; ++served) {
-      if (svr_sock_ == INVALID_SOCKET) break;  // stopping
-      // Under pressure every response says "Connection: close", so a connection still open
-      // here under pressure was promised keep-alive: closing it without a grace would race the
-      // client's next request, which it may already be sending.
-      const Clock::duration wait =
-          pressure() ? Clock::duration(kFirstByteUnderPressure) : Clock::duration(kKeepAlive);
-      if (!strm.WaitForRequest(wait)) break;
-      strm.BeginRequest();
-      const bool close_connection = served + 1 == kKeepAliveMaxRequests || pressure();
-      bool connection_closed = false;
-      ret = process_request(strm, close_connection, connection_closed, nullptr);
-      if (!ret || connection_closed || close_connection) break;
-    }
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return ret;
-  }
-
-  std::atomic<const ElasticPool*> pool_{nullptr};
-};
 
 struct Verdict {
   bool ok = true;
@@ -401,7 +121,47 @@ bool ParseListenAddress(const std::string& listen, std::string* host, int* port,
 HttpServer::HttpServer(const Settings& settings, const SnapshotStore& snapshots,
                        Lifecycle& lifecycle, AgentMetrics& metrics)
     : settings_(settings), snapshots_(snapshots), lifecycle_(lifecycle), metrics_(metrics) {
+  auto& registry = metrics_.registry();
+  connections_open_ = &prometheus::BuildGauge()
+                           .Name("pgvigil_http_connections")
+                           .Help("HTTP connections open now (probes, scrapes, /health)")
+                           .Register(registry)
+                           .Add({});
+  connections_max_ = &prometheus::BuildGauge()
+                          .Name("pgvigil_http_connections_max")
+                          .Help(
+                              "HTTP connections held open at the most (from RLIMIT_NOFILE); past "
+                              "it the oldest idle or slow one is closed")
+                          .Register(registry)
+                          .Add({});
+  auto& dropped = prometheus::BuildCounter()
+                      .Name("pgvigil_http_connections_dropped_total")
+                      .Help(
+                          "HTTP connections closed by pgvigil: busy (every slot in use, 503), "
+                          "evicted (oldest idle or slow one, at a cap), timeout (request, "
+                          "keep-alive or write deadline), malformed (refused before parsing)")
+                      .Register(registry);
+  for (const char* reason : {"busy", "evicted", "timeout", "malformed"}) {
+    dropped_[reason] = {&dropped.Add({{"reason", reason}}), 0};
+  }
   AddBuiltinRoutes();
+}
+
+void HttpServer::SyncFrontMetrics() {
+  if (!server_) return;
+  const FrontStats& st = server_->stats();
+  connections_open_->Set(static_cast<double>(st.open.load()));
+  connections_max_->Set(static_cast<double>(server_->max_connections()));
+  std::lock_guard lock(front_metrics_mu_);
+  auto advance = [&](const char* reason, uint64_t now) {
+    auto& [counter, seen] = dropped_[reason];
+    if (now > seen) counter->Increment(static_cast<double>(now - seen));
+    seen = now;
+  };
+  advance("busy", st.rejected.load());
+  advance("evicted", st.evicted.load());
+  advance("timeout", st.timed_out.load());
+  advance("malformed", st.refused_bad.load());
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -435,6 +195,7 @@ void HttpServer::AddBuiltinRoutes() {
     res.set_content(RenderHealthJson(*snap, lifecycle_, ready), "application/json");
   });
   get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    SyncFrontMetrics();
     res.status = 200;
     res.set_content(metrics_.Serialize(), kMetricsType);
   });
@@ -484,12 +245,8 @@ bool HttpServer::Start(std::string* error) {
 
   const size_t threads = static_cast<size_t>(std::clamp(settings_.http.threads, 1, kMaxThreads));
   server_ = std::make_unique<GuardedServer>(threads);
-  server_->set_payload_max_length(kMaxPayload);
-  // Reads are bounded by GuardedServer's per-request deadline; these set SO_RCVTIMEO and
-  // SO_SNDTIMEO on accepted sockets as a backstop.
-  server_->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(kRequestDeadline));
-  server_->set_write_timeout(kWriteTimeoutSeconds, 0);
-  server_->set_tcp_nodelay(true);
+  if (test_limits_.first > 0) server_->SetLimitsForTest(test_limits_.first, test_limits_.second);
+  server_->set_payload_max_length(kMaxRequestBody);
   // cpp-httplib's default sets SO_REUSEPORT, which lets a second pgvigil bind the same port and
   // silently take half the probes; SO_REUSEADDR alone still allows a quick restart.
   // It also listens with a backlog of 5: a burst of probes and scrapes overflows that, SYNs

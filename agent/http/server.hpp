@@ -12,10 +12,15 @@
 //   /health/db  200 when the database state is usable (up, degraded, idle), else 503
 //   /health     JSON document (RenderHealthJson below); 503 when the status is "unavailable"
 //   /metrics    Prometheus text format
+// Connections are served by GuardedServer's event loop (guarded_server.hpp): slow or idle
+// clients never hold a thread, probes go first, Range is ignored.
 // Start sets lifecycle.listening once bound; Stop clears it.
 #include <atomic>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,13 +30,19 @@
 #include "health/snapshot.hpp"
 #include "telemetry/metrics.hpp"
 
+namespace prometheus {
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
 
 namespace pgvigil {
+
+class GuardedServer;
 
 struct HttpRoute {
   std::string method;                                                        // "GET" or "POST"
@@ -53,9 +64,15 @@ class HttpServer {
   // Stops accepting, lets in-flight requests finish, joins. Idempotent.
   void Stop();
   int port() const { return port_; }
+  // Caps the connection front lower than RLIMIT_NOFILE would (tests); before Start.
+  void SetConnectionLimitsForTest(size_t max_connections, size_t per_client) {
+    test_limits_ = {max_connections, per_client};
+  }
 
  private:
   void AddBuiltinRoutes();
+  // Copies the connection front's counters into the metrics registry (at each scrape).
+  void SyncFrontMetrics();
   // The single entry point of every request: 404 for unknown paths, 405 + Allow for a known
   // path with another method, else the route's handler.
   void Dispatch(const httplib::Request& req, httplib::Response& res) const;
@@ -64,7 +81,12 @@ class HttpServer {
   const SnapshotStore& snapshots_;
   Lifecycle& lifecycle_;
   AgentMetrics& metrics_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<GuardedServer> server_;
+  std::pair<size_t, size_t> test_limits_{0, 0};
+  prometheus::Gauge* connections_open_;
+  prometheus::Gauge* connections_max_;
+  std::mutex front_metrics_mu_;
+  std::map<std::string, std::pair<prometheus::Counter*, uint64_t>> dropped_;  // reason -> seen
   std::vector<HttpRoute> routes_;
   std::thread thread_;
   std::atomic<bool> thread_done_{false};
