@@ -306,56 +306,6 @@ std::string Render(const std::vector<Token>& tokens) {
 
 }  // namespace
 
-std::string SanitizeUtf8(std::string_view s) {
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    if (k >= s.size()) return false;
-    unsigned char c = s[k];
-    return c >= lo && c <= hi;
-  };
-  while (i < s.size()) {
-    const unsigned char c = s[i];
-    std::size_t len = 0;
-    if (c < 0x80) {
-      if (c == '\t' || c == '\n' || c == '\r') {
-        out.push_back(static_cast<char>(c));
-      } else if (c < 0x20 || c == 0x7f) {
-        out.push_back(' ');
-      } else {
-        out.push_back(static_cast<char>(c));
-      }
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = cont(i + 1) ? 2 : 0;
-    } else if (c == 0xE0) {
-      len = cont(i + 1, 0xA0) && cont(i + 2) ? 3 : 0;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-      len = cont(i + 1) && cont(i + 2) ? 3 : 0;
-    } else if (c == 0xED) {
-      len = cont(i + 1, 0x80, 0x9F) && cont(i + 2) ? 3 : 0;
-    } else if (c == 0xF0) {
-      len = cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-      len = cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    } else if (c == 0xF4) {
-      len = cont(i + 1, 0x80, 0x8F) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    }
-    if (len == 0) {
-      out.append(kReplacement);
-      ++i;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
 std::string CapQueryLength(std::string_view text, std::size_t max_len, bool* truncated) {
   if (truncated != nullptr) *truncated = false;
   if (text.size() <= max_len) return std::string(text);

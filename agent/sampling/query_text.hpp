@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "config/settings.hpp"
+#include "util/utf8.hpp"  // SanitizeUtf8
 
 namespace pgvigil {
 
@@ -32,10 +33,6 @@ std::string QueryFingerprint(std::string_view text);
 // Cuts `text` to at most `max_len` bytes on a UTF-8 boundary, ending in kTruncationMarker when
 // cut (a max_len shorter than the marker gives a bare prefix). Sets *truncated when given.
 std::string CapQueryLength(std::string_view text, std::size_t max_len, bool* truncated = nullptr);
-
-// Replaces invalid UTF-8 sequences with U+FFFD and control characters (other than
-// whitespace, which becomes a space) with a space, so the text is safe for JSON and logs.
-std::string SanitizeUtf8(std::string_view text);
 
 // What pgvigil exposes for one query text under the configured mode.
 struct QueryText {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "telemetry/process_metrics.hpp"
+#include "util/utf8.hpp"
 #include "util/time_format.hpp"
 
 namespace pgvigil {
@@ -212,6 +213,15 @@ std::string AgentMetrics::Serialize() const {
   auto process = CollectProcessMetrics();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
+  // Label values come from the database (datname, usename, settings): one that is not valid
+  // UTF-8 (a name made in a SQL_ASCII database) would make Prometheus reject the whole scrape.
+  for (auto& family : families) {
+    for (auto& metric : family.metric) {
+      for (auto& label : metric.label) {
+        if (!IsCleanUtf8(label.value)) label.value = SanitizeUtf8(label.value);
+      }
+    }
+  }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();

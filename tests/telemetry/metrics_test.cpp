@@ -222,3 +222,16 @@ TEST_CASE("exposition passes promtool check metrics") {
   CHECK(r.status == 0);
   CHECK(r.output.empty());
 }
+
+TEST_CASE("label values that are not UTF-8 are repaired in the exposition") {
+  AgentMetrics m("1.0.0");
+  prometheus::BuildGauge()
+      .Name("pgvigil_test_names")
+      .Help("test")
+      .Register(m.registry())
+      .Add({{"datname", "caf\xE9"}})
+      .Set(1);
+  const std::string text = m.Serialize();
+  CHECK(text.find("pgvigil_test_names{datname=\"caf\xEF\xBF\xBD\"} 1") != std::string::npos);
+  CHECK(text.find("caf\xE9") == std::string::npos);
+}
