@@ -34,12 +34,12 @@ Scheduler::Scheduler(const Settings& settings, SnapshotStore& snapshots, Lifecyc
       metrics_(metrics),
       parts_(parts),
       pool_(settings.pool, NeonConnParams(settings.neon, settings.database.conn),
-            settings.database.connect_timeout),
+            settings.database.connect_timeout, {}, &abort_),
       health_(settings.probe) {
   if (settings.neon.sampling_conn) {
     sampling_pool_.emplace(SamplingPoolSettings(settings.pool),
                            NeonConnParams(settings.neon, *settings.neon.sampling_conn),
-                           settings.database.connect_timeout);
+                           settings.database.connect_timeout, Pool::Clock{}, &abort_);
   }
   // One turn may legitimately sit in a connect, the probe, an API call and the samplers;
   // /livez must not call that dead.
@@ -59,6 +59,9 @@ void Scheduler::Start() {
 
 void Scheduler::Stop() {
   if (!thread_.joinable()) return;
+  // Ends a connect or query in flight at once (a frozen server would hold it to its deadline),
+  // so shutdown stays within http.shutdown_timeout.
+  abort_.Trigger();
   thread_.request_stop();
   wake_cv_.notify_all();
   thread_.join();

@@ -69,6 +69,7 @@ class Scheduler {
   Lifecycle& lifecycle_;
   AgentMetrics& metrics_;
   SchedulerParts parts_;
+  AbortSignal abort_;  // before the pools: they hold it; Stop triggers it
   Pool pool_;
   std::optional<Pool> sampling_pool_;   // neon.sampling_url; samplers use pool_ without it
   bool sampling_pool_failing_ = false;  // logs the transitions of its connects, not every one

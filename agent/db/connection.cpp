@@ -57,17 +57,21 @@ int RemainingMs(SteadyTime deadline) {
   return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count());
 }
 
-// Waits for `events` on `fd` until the deadline. Returns false on timeout; true when ready
-// (or on a poll error, which the following libpq call reports properly).
-bool WaitSocket(int fd, short events, SteadyTime deadline) {
+enum class Wait { kReady, kTimeout, kAborted };
+
+// Waits for `events` on `fd` until the deadline or until `abort` is triggered. kReady also on a
+// poll error, which the following libpq call reports properly.
+Wait WaitSocket(int fd, short events, SteadyTime deadline, const AbortSignal* abort) {
   while (true) {
+    if (abort != nullptr && abort->triggered()) return Wait::kAborted;
     int ms = RemainingMs(deadline);
-    if (ms == 0) return false;
-    pollfd pfd{fd, events, 0};
-    int rc = poll(&pfd, 1, ms);
-    if (rc > 0) return true;
+    if (ms == 0) return Wait::kTimeout;
+    pollfd pfd[2] = {{fd, events, 0}, {abort != nullptr ? abort->fd() : -1, POLLIN, 0}};
+    int rc = poll(pfd, 2, ms);
+    if (rc > 0 && pfd[1].revents != 0) return Wait::kAborted;
+    if (rc > 0) return Wait::kReady;
     if (rc == 0) continue;  // loop re-checks the deadline
-    if (errno != EINTR) return true;
+    if (errno != EINTR) return Wait::kReady;
   }
 }
 
@@ -130,6 +134,7 @@ struct Connection::Impl {
   std::string endpoint;  // host:port, for messages
   bool broken = false;
   std::string statement_comment;  // appended to every statement while set
+  const AbortSignal* abort = nullptr;
 
   // A FATAL message the server sent while the session sat idle (57P01 when an administrator or
   // Neon's suspend ends it): libpq hands it to the notice receiver, not to a query.
@@ -176,14 +181,17 @@ Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 Connection::~Connection() = default;
 
-DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadline) {
+DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadline,
+                                      const AbortSignal* abort) {
   DbResult<Connection> result;
   auto impl = std::make_unique<Impl>();
   impl->secrets = params.Secrets();
   impl->endpoint = Endpoint(params);
+  impl->abort = abort;
 
   // Names are resolved here, under the deadline, instead of by a blocking lookup inside libpq.
-  ResolvedParams resolved = ResolveHosts(params, deadline);
+  ResolvedParams resolved =
+      ResolveHosts(params, deadline, abort != nullptr ? abort->token() : std::stop_token{});
   if (resolved.error) {
     result.error = std::move(resolved.error);
     result.error->message = ScrubSecrets(std::move(result.error->message), impl->secrets);
@@ -206,9 +214,11 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
     result.error = impl->ConnError();
     return result;
   }
-  auto timed_out = [&] {
+  auto timed_out = [&](Wait why) {
     DbError e{ErrorKind::kTimeout, "",
-              "connection to " + impl->endpoint + " timed out (connect deadline passed)"};
+              why == Wait::kAborted
+                  ? "connection to " + impl->endpoint + " abandoned: pgvigil is shutting down"
+                  : "connection to " + impl->endpoint + " timed out (connect deadline passed)"};
     e.message = ScrubSecrets(std::move(e.message), impl->secrets);
     return e;
   };
@@ -226,8 +236,8 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
       return result;
     }
     short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    if (!WaitSocket(fd, events, deadline)) {
-      result.error = timed_out();
+    if (const Wait w = WaitSocket(fd, events, deadline, abort); w != Wait::kReady) {
+      result.error = timed_out(w);
       return result;
     }
     st = PQconnectPoll(c);
@@ -266,10 +276,12 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
     impl_->broken = true;
     return fail(impl_->ConnError());
   }
-  auto timed_out = [&] {
+  auto timed_out = [&](Wait why) {
     impl_->broken = true;  // the answer may still arrive; the session state is unknown
     return DbError{ErrorKind::kTimeout, "",
-                   "query on " + impl_->endpoint + " timed out (deadline passed)"};
+                   why == Wait::kAborted
+                       ? "query on " + impl_->endpoint + " abandoned: pgvigil is shutting down"
+                       : "query on " + impl_->endpoint + " timed out (deadline passed)"};
   };
 
   std::vector<const char*> values;
@@ -291,7 +303,10 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
       impl_->broken = true;
       return fail(impl_->ConnError());
     }
-    if (!WaitSocket(PQsocket(c), POLLIN | POLLOUT, deadline)) return fail(timed_out());
+    if (const Wait w = WaitSocket(PQsocket(c), POLLIN | POLLOUT, deadline, impl_->abort);
+        w != Wait::kReady) {
+      return fail(timed_out(w));
+    }
     if (!PQconsumeInput(c)) {
       impl_->broken = true;
       return fail(impl_->ConnError());
@@ -302,7 +317,10 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
   std::optional<DbError> first_error;
   while (true) {
     while (PQisBusy(c)) {
-      if (!WaitSocket(PQsocket(c), POLLIN, deadline)) return fail(timed_out());
+      if (const Wait w = WaitSocket(PQsocket(c), POLLIN, deadline, impl_->abort);
+          w != Wait::kReady) {
+        return fail(timed_out(w));
+      }
       if (!PQconsumeInput(c)) {
         impl_->broken = true;
         // A FATAL error (e.g. 57P01) may have been read before the socket closed.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/database_url.hpp"
+#include "db/abort_signal.hpp"
 #include "db/db_error.hpp"
 
 namespace pgvigil {
@@ -47,8 +48,10 @@ struct DbResult {  // a value or a DbError
 class Connection {
  public:
   // Connects within `deadline` (overall, across all hosts/addresses, DNS lookups included: see
-  // host_resolver.hpp). Never blocks past it.
-  static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline);
+  // host_resolver.hpp). Never blocks past it. With `abort`, this connect and every later Exec
+  // on the connection end at once (kTimeout, "shutting down") when it is triggered.
+  static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline,
+                                   const AbortSignal* abort = nullptr);
 
   Connection(Connection&&) noexcept;  // defined where Impl is complete
   Connection& operator=(Connection&&) noexcept;

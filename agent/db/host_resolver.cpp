@@ -52,7 +52,8 @@ ConnParams WithHostAddresses(const ConnParams& params, const std::vector<std::st
   return out;
 }
 
-ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline) {
+ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline,
+                            std::stop_token stop) {
   ResolvedParams result{params, std::nullopt};
   if (!params.Get("hostaddr").empty() || !ProcessEnv("PGHOSTADDR").value_or("").empty())
     return result;
@@ -67,7 +68,7 @@ ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline
     if (NeedsLookup(h)) names.push_back(h);
   }
   if (names.empty()) return result;
-  const std::vector<HostLookup> found = LookupHosts(names, deadline);
+  const std::vector<HostLookup> found = LookupHosts(names, deadline, std::move(stop));
   // Entries whose name does not resolve are dropped (libpq would only look them up again and
   // move on); the first such error is the answer when no entry is left. No answer in time is
   // the answer at once.

@@ -6,6 +6,7 @@
 // the addresses to libpq as `hostaddr` while `host` keeps the name, so TLS verification, SNI
 // (which Neon routes on), .pgpass and libpq's messages still use the name. Thread-safe.
 #include <chrono>
+#include <stop_token>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,8 +25,10 @@ struct ResolvedParams {
 // through; so does everything when `hostaddr` is set (here or in PGHOSTADDR) or when the
 // host/port lists do not line up (libpq then reports the mismatch itself). A missing `host` is
 // taken from PGHOST, as libpq would.
+// A stop request on `stop` ends the wait for lookups early (shutdown).
 ResolvedParams ResolveHosts(const ConnParams& params,
-                            std::chrono::steady_clock::time_point deadline);
+                            std::chrono::steady_clock::time_point deadline,
+                            std::stop_token stop = {});
 
 // The pure part: rewrites host/hostaddr (and a per-host port list) so that each address is an
 // entry of its own, in order. `addresses[i]` holds the addresses of host entry i; an empty list

@@ -27,11 +27,13 @@ struct Pool::Slot {
   SteadyTime last_used{};
 };
 
-Pool::Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock)
+Pool::Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock,
+           const AbortSignal* abort)
     : settings_(std::move(settings)),
       params_(std::move(params)),
       connect_timeout_(connect_timeout),
       clock_(std::move(clock)),
+      abort_(abort),
       backoff_(settings_.backoff_initial, settings_.backoff_max) {
   settings_.size = std::clamp(settings_.size, 1, 4);
   slots_.resize(static_cast<size_t>(settings_.size));
@@ -103,7 +105,7 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
   }
 
   auto started = RealNow();
-  auto opened = Connection::Open(params_, op_deadline);
+  auto opened = Connection::Open(params_, op_deadline, abort_);
   auto took = RealNow() - started;
   stats_.last_connect_seconds = std::chrono::duration<double>(took).count();
   if (!opened.ok()) {

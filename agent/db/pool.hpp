@@ -43,7 +43,9 @@ struct ConnectInfo {
 class Pool {
  public:
   using Clock = std::function<SteadyTime()>;
-  Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock = {});
+  // `abort` (optional, must outlive the pool) cuts connects and queries short at shutdown.
+  Pool(PoolSettings settings, ConnParams params, Millis connect_timeout, Clock clock = {},
+       const AbortSignal* abort = nullptr);
   ~Pool();
 
   class Lease {  // a checked-out connection; return it with Pool::Release
@@ -83,6 +85,7 @@ class Pool {
   ConnParams params_;
   Millis connect_timeout_;
   Clock clock_;
+  const AbortSignal* abort_;
   std::vector<Slot> slots_;
   Backoff backoff_;
   SteadyTime next_connect_allowed_{};

