@@ -8,11 +8,16 @@
 #include <utility>
 
 #include "db/host_resolver.hpp"
+#include "db/read_guard.hpp"
 
 namespace pgvigil {
 namespace {
 
 constexpr size_t kMaxMessage = 512;
+// What one statement may bring back. pgvigil's largest answer (pg_stat_statements at its
+// maximum with long texts) is a few MiB; a peer that sends more (a 1 GiB DataRow) is cut off
+// here instead of growing libpq's buffer to it.
+constexpr size_t kMaxResultBytes = 64u << 20;
 
 // libpq messages span lines ("connection to server at ... failed: FATAL:  ...\n", one per
 // host tried, plus DETAIL/HINT); logs and /health want one line. Scrubs nothing: the message is
@@ -315,13 +320,33 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
 
   std::optional<QueryResult> last;
   std::optional<DbError> first_error;
+  // libpq may stay inside PQconsumeInput for as long as a peer keeps sending: the guard cuts
+  // the socket off at the deadline or past kMaxResultBytes.
+  const ReadGuard guard(PQsocket(c), deadline, kMaxResultBytes);
+  auto cut_off = [&]() -> std::optional<DbError> {
+    switch (guard.tripped()) {
+      case ReadGuard::Trip::kNone:
+        return std::nullopt;
+      case ReadGuard::Trip::kDeadline:
+        return timed_out(Wait::kTimeout);
+      case ReadGuard::Trip::kTooLarge:
+        impl_->broken = true;
+        return DbError{ErrorKind::kProtocol, "",
+                       "the answer from " + impl_->endpoint + " passed " +
+                           std::to_string(kMaxResultBytes >> 20) +
+                           " MiB for one statement (result size limit); connection closed"};
+    }
+    return std::nullopt;
+  };
   while (true) {
     while (PQisBusy(c)) {
+      if (auto e = cut_off()) return fail(std::move(*e));
       if (const Wait w = WaitSocket(PQsocket(c), POLLIN, deadline, impl_->abort);
           w != Wait::kReady) {
         return fail(timed_out(w));
       }
       if (!PQconsumeInput(c)) {
+        if (auto e = cut_off()) return fail(std::move(*e));
         impl_->broken = true;
         // A FATAL error (e.g. 57P01) may have been read before the socket closed.
         if (PGresult* r = PQgetResult(c)) {
@@ -372,6 +397,7 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
         return fail(*first_error);
     }
   }
+  if (auto e = cut_off()) return fail(std::move(*e));
   if (PQstatus(c) == CONNECTION_BAD) impl_->broken = true;
   if (first_error) return fail(std::move(*first_error));
   if (!last) {

@@ -6,8 +6,8 @@
 // the addresses to libpq as `hostaddr` while `host` keeps the name, so TLS verification, SNI
 // (which Neon routes on), .pgpass and libpq's messages still use the name. Thread-safe.
 #include <chrono>
-#include <stop_token>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 

@@ -4,6 +4,7 @@
 // peer speaking the PostgreSQL protocol, REVOKE).
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "support/agent_process.hpp"
+#include "support/huge_row_peer.hpp"
 #include "support/pg_server.hpp"
 #include "util/utf8.hpp"
 
@@ -119,4 +121,41 @@ TEST_CASE("hostile: a database name that is not UTF-8 does not break the scrape"
   CHECK(body.find("\npg_up 1") != std::string::npos);
   INFO(body.substr(0, 300));
   CHECK(PromtoolRemarks(body, agent.pid()).empty());
+}
+
+TEST_CASE("hostile: a peer answering the probe with a 1 GiB row is cut off", "[live]") {
+  HugeRowPeer peer;
+  AgentProcess agent(FastAgentConfig(),
+                     Env("postgresql://vigil@127.0.0.1:" + std::to_string(peer.port()) +
+                         "/postgres?sslmode=disable"));
+  REQUIRE(agent.WaitHttp());
+  long max_rss_kib = 0;
+  Clock::duration worst_livez{};
+  json h;
+  const bool reported = Eventually(
+      [&] {
+        max_rss_kib = std::max(max_rss_kib, ProcStatus(agent.pid(), "VmRSS"));
+        const auto start = Clock::now();
+        if (agent.Get("/livez").status != 200) return false;
+        worst_livez = std::max(worst_livez, Clock::now() - start);
+        h = json::parse(agent.Get("/health").body);
+        return h["database"]["error_kind"] == "protocol";
+      },
+      10s);
+  // A few more rounds of reconnecting and being cut off.
+  for (int i = 0; i < 20; ++i) {
+    max_rss_kib = std::max(max_rss_kib, ProcStatus(agent.pid(), "VmRSS"));
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(h.dump());
+  CHECK(reported);
+  CHECK(h["database"]["reason"].get<std::string>().find("result size limit") != std::string::npos);
+  CHECK(peer.connections() >= 1);
+  std::printf(
+      "hostile: 1 GiB row: peer sent at most %.1f MiB per connection, agent RSS at most "
+      "%.1f MiB\n",
+      static_cast<double>(peer.max_sent()) / (1 << 20), max_rss_kib / 1024.0);
+  CHECK(peer.max_sent() < (256ull << 20));  // closed near the 64 MiB limit, not at 1 GiB
+  CHECK(max_rss_kib < 256 * 1024);
+  CHECK(worst_livez < 250ms);
 }
