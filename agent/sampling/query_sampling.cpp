@@ -17,7 +17,8 @@ QuerySampling::QuerySampling(const SamplingSettings& settings, prometheus::Regis
     : settings_(settings),
       metrics_(registry, settings.top_n_labels),
       statements_(settings_, metrics_),
-      activity_(settings_, metrics_, std::move(own_application_name)) {
+      activity_(settings_, metrics_, std::move(own_application_name)),
+      visibility_(registry) {
   Publish(std::chrono::system_clock::now());
 }
 
@@ -29,6 +30,7 @@ SamplerRunResult QuerySampling::RunStatements(Connection& conn, SteadyTime deadl
 }
 
 SamplerRunResult QuerySampling::RunActivity(Connection& conn, SteadyTime deadline, SystemTime now) {
+  visibility_.Check(conn, deadline);
   SamplerRunResult r = activity_.Run(conn, deadline, now);
   Publish(now);
   return r;
@@ -47,8 +49,11 @@ void QuerySampling::Publish(SystemTime now) {
   status["query_text"] = QueryTextModeName(settings_.query_text);
   status["statements"] = statements_.StatusJson();
   status["activity"] = activity_.StatusJson();
+  status["visibility"] = visibility_.ToJson();
   if (statements_.status() == CollectorStatus::kUnavailable) {
     status["hint"] = statements_.message();
+  } else if (visibility_.full() == false) {
+    status["hint"] = status["visibility"]["hint"];
   }
   std::string q = Dump(queries), s = Dump(status);
   std::lock_guard lock(mu_);

@@ -17,6 +17,7 @@
 #include "sampling/activity_sampler.hpp"
 #include "sampling/sampling_metrics.hpp"
 #include "sampling/statement_sampler.hpp"
+#include "sampling/stats_visibility.hpp"
 
 namespace pgvigil {
 
@@ -33,7 +34,8 @@ class QuerySampling {
   // "activity": {...}}.
   std::string QueriesJson() const;
   // The "sampling" section of /health: {"enabled", "query_text", "statements": {status, ...},
-  // "activity": {status, ...}}, and a "hint" while pg_stat_statements is missing.
+  // "activity": {status, ...}, "visibility": {...}}, and a "hint" while pg_stat_statements is
+  // missing or the role cannot see other roles' queries.
   std::string StatusJson() const;
 
   const SamplingSettings& settings() const { return settings_; }
@@ -48,6 +50,7 @@ class QuerySampling {
   SamplingMetrics metrics_;
   StatementSampler statements_;
   ActivitySampler activity_;
+  StatsVisibility visibility_;
   mutable std::mutex mu_;  // guards the two strings below
   std::string queries_json_;
   std::string status_json_;

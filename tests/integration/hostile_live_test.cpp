@@ -159,3 +159,22 @@ TEST_CASE("hostile: a peer answering the probe with a 1 GiB row is cut off", "[l
   CHECK(max_rss_kib < 256 * 1024);
   CHECK(worst_livez < 250ms);
 }
+
+TEST_CASE("hostile: a role without pg_monitor gets a hint, not a silent ok", "[live]") {
+  PgServer pg;
+  pg.Psql("REVOKE pg_monitor FROM vigil");
+  AgentProcess agent(FastAgentConfig("\n[sampling]\nactivity_interval = \"1s\"\n"), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  json h;
+  REQUIRE(Eventually(
+      [&] {
+        h = json::parse(agent.Get("/health").body);
+        return h["sampling"]["visibility"].is_object();
+      },
+      10s));
+  INFO(h.dump());
+  CHECK(h["sampling"]["visibility"]["all_sessions"] == false);
+  CHECK(h["sampling"]["hint"].get<std::string>().find("GRANT pg_monitor") != std::string::npos);
+  CHECK(agent.Get("/metrics").body.find("pgvigil_sampling_full_visibility 0") != std::string::npos);
+}

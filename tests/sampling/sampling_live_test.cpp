@@ -1,9 +1,11 @@
 // Live tests: the samplers against a real PostgreSQL 15 with pg_stat_statements (tests/support).
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -270,6 +272,40 @@ TEST_CASE("A legacy-strings session cannot leak a secret through the samplers [l
   REQUIRE(sampling.RunStatements(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
           CollectorStatus::kOk);
   CHECK(sampling.QueriesJson().find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("A role without pg_monitor is reported as seeing only its own queries [live]",
+          "[live][activity]") {
+  test::PgServer pg;
+  prometheus::Registry registry;
+  QuerySampling sampling(TestSettings(), registry);
+  Connection own = Open(pg, "pgvigil");
+  auto j = nlohmann::json::parse(sampling.StatusJson());
+  CHECK(j["visibility"].is_null());  // not known before the first run
+
+  REQUIRE(sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  j = nlohmann::json::parse(sampling.StatusJson());
+  CHECK(j["visibility"]["all_sessions"] == true);
+  CHECK(j["visibility"]["role"] == "vigil");
+  CHECK_FALSE(j.contains("hint"));
+
+  pg.Psql("REVOKE pg_monitor FROM vigil");
+  REQUIRE(sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  j = nlohmann::json::parse(sampling.StatusJson());
+  INFO(j.dump());
+  CHECK(j["visibility"]["all_sessions"] == false);
+  CHECK(j["hint"].get<std::string>().find("GRANT pg_monitor TO \"vigil\"") != std::string::npos);
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, registry.Collect());
+  CHECK(text.str().find("pgvigil_sampling_full_visibility 0") != std::string::npos);
+
+  pg.Psql("GRANT pg_monitor TO vigil");
+  REQUIRE(sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  j = nlohmann::json::parse(sampling.StatusJson());
+  CHECK(j["visibility"]["all_sessions"] == true);
 }
 
 TEST_CASE("Missing pg_stat_statements is reported and sampling keeps running [live]",
