@@ -200,7 +200,7 @@ void Scheduler::Cycle(bool probe_now) {
           *parts_.tracer,
           {conn_params.Database(), "connect", "", conn_params.Host(), conn_params.Port()}, &root,
           started_wall);
-      connect.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+      connect.SetDbError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
     }
   } else {
     r.new_connection = lease.value->info().new_connection;
@@ -224,7 +224,7 @@ void Scheduler::Cycle(bool probe_now) {
     } else {
       r.error = res.error.value_or(
           DbError{ErrorKind::kProtocol, "", "probe returned an unexpected result"});
-      query.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+      query.SetDbError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
     }
   }
 
@@ -264,9 +264,13 @@ void Scheduler::Cycle(bool probe_now) {
   if (r.ok) {
     root.SetOk();
   } else if (r.error) {
-    root.SetError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
+    // The probe is INTERNAL: no db.response.status_code, but the same error.type as its call.
+    const std::string_view kind = ErrorKindName(r.error->kind);
+    root.SetError(r.error->sqlstate.empty() ? kind : std::string_view(r.error->sqlstate),
+                  r.error->message);
+    root.SetAttribute("pgvigil.error.kind", kind);
   }
-  root.SetAttribute("pgvigil.db_state", std::string(DbStateName(health_.state())));
+  root.SetAttribute("pgvigil.db_state.after", std::string(DbStateName(health_.state())));
   root.End();
 
   if (lease.ok() && lease.value) {
@@ -313,34 +317,35 @@ void Scheduler::RunSamplers(Connection& conn) {
 
 void Scheduler::RunSamplersOn(Connection& conn) {
   const auto now = SteadyClock::now();
+  // `run` gets the sampler's span (inert without a tracer) and returns whether it worked.
   auto traced = [&](const char* name, auto&& run) {
     ScopedSpan span;
     if (parts_.tracer) {
       span = parts_.tracer->StartSpan(name, SpanKind::kInternal);
       conn.SetStatementComment("/*traceparent='" + span.Traceparent() + "'*/");
     }
-    const bool ok = run();
+    const bool ok = run(span);
     conn.SetStatementComment("");
     if (ok) {
       span.SetOk();
     } else {
-      span.SetError("", std::string(name) + " failed", "collector_error");
+      span.SetError("collector_error", std::string(name) + " failed");
     }
   };
   if (parts_.sampling && settings_.sampling.enabled) {
     if (now >= next_activity_ && !conn.broken()) {
       next_activity_ = now + settings_.sampling.activity_interval;
       const auto sampled_at = std::chrono::system_clock::now();
-      traced("pgvigil.sample.activity", [&] {
+      traced("pgvigil.sample.activity", [&](const ScopedSpan& span) {
         auto res = parts_.sampling->RunActivity(
             conn, SteadyClock::now() + settings_.sampling.statement_timeout, sampled_at);
+        TraceLongRunning(span, sampled_at);
         return !res.error.has_value();
       });
-      TraceLongRunning(sampled_at);
     }
     if (now >= next_statements_ && !conn.broken()) {
       next_statements_ = now + settings_.sampling.statements_interval;
-      traced("pgvigil.sample.statements", [&] {
+      traced("pgvigil.sample.statements", [&](const ScopedSpan&) {
         auto res = parts_.sampling->RunStatements(
             conn, SteadyClock::now() + settings_.sampling.statement_timeout,
             std::chrono::system_clock::now());
@@ -350,7 +355,7 @@ void Scheduler::RunSamplersOn(Connection& conn) {
   }
   if (parts_.db_stats && now >= next_db_stats_ && !conn.broken()) {
     next_db_stats_ = now + settings_.stats.interval;
-    traced("pgvigil.collect.db_stats", [&] {
+    traced("pgvigil.collect.db_stats", [&](const ScopedSpan&) {
       auto status =
           parts_.db_stats->RunAll(conn, SteadyClock::now() + settings_.sampling.statement_timeout);
       if (status.connection_lost) conn.MarkBroken();
@@ -360,33 +365,43 @@ void Scheduler::RunSamplersOn(Connection& conn) {
   lifecycle_.Beat();
 }
 
-// Each long-running query seen in this activity sample becomes a span from its query_start to
-// the moment it was seen: an observation of somebody else's query, not an instrumentation.
-void Scheduler::TraceLongRunning(std::chrono::system_clock::time_point sampled_at) {
-  if (!parts_.tracer) return;
+// Each long-running query seen in this activity sample becomes an INTERNAL child of the
+// sampler's span, from its query_start to the moment it was seen: an observation of somebody
+// else's query, not a call pgvigil made (a CLIENT span would draw calls that never happened in
+// service graphs, and db.* attributes would make backends count it as one). When the query's
+// text carries a sqlcommenter traceparent, the span links to that trace.
+void Scheduler::TraceLongRunning(const ScopedSpan& sampler,
+                                 std::chrono::system_clock::time_point sampled_at) {
+  if (!parts_.tracer || !sampler.active()) return;
   for (const auto& sample : parts_.sampling->activity().recent()) {
     if (sample.sampled_at != sampled_at) break;  // newest first: older runs follow
     const double seconds = sample.query_seconds.value_or(sample.duration_seconds);
     const auto start = sampled_at - std::chrono::duration_cast<SpanTime::duration>(
                                         std::chrono::duration<double>(seconds));
-    DbCallInfo info;
-    info.db_namespace = sample.datname;
-    // Only obfuscated text goes into spans, whatever /queries shows.
-    if (settings_.sampling.query_text == QueryTextMode::kObfuscated) {
-      info.query_text = sample.text.text;
-    }
-    info.server_address = settings_.database.conn.Host();
-    info.server_port = settings_.database.conn.Port();
-    auto span = StartDbClientSpan(*parts_.tracer, info, nullptr, start);
+    auto span = parts_.tracer->StartSpan("pgvigil.long_running_query", SpanKind::kInternal,
+                                         &sampler, start);
     span.SetAttribute("pgvigil.observed", true)
         .SetAttribute("pgvigil.backend.pid", static_cast<std::int64_t>(sample.pid))
         .SetAttribute("pgvigil.backend.state", sample.state)
-        .SetAttribute("pgvigil.wait_event", sample.wait_event_type.empty()
-                                                ? std::string()
-                                                : sample.wait_event_type + ":" + sample.wait_event)
-        .SetAttribute("pgvigil.query.fingerprint", sample.text.fingerprint)
-        .SetAttribute("db.user", sample.usename)
-        .SetAttribute("pgvigil.application_name", sample.application_name);
+        .SetAttribute("pgvigil.backend.database", sample.datname)
+        .SetAttribute("pgvigil.backend.user", sample.usename)
+        .SetAttribute("pgvigil.backend.application_name", sample.application_name)
+        .SetAttribute("pgvigil.query.fingerprint", sample.text.fingerprint);
+    if (!sample.wait_event_type.empty()) {
+      span.SetAttribute("pgvigil.backend.wait_event",
+                        sample.wait_event_type + ":" + sample.wait_event);
+    }
+    // Only obfuscated text goes into spans, whatever /queries shows.
+    if (settings_.sampling.query_text == QueryTextMode::kObfuscated) {
+      span.SetAttribute("pgvigil.query.text", sample.text.text);
+    }
+    if (sample.traceparent) {
+      span.AddLink(SpanLink{sample.traceparent->trace_id,
+                            sample.traceparent->parent_id,
+                            sample.traceparent->flags,
+                            true,
+                            {}});
+    }
     span.End(sampled_at);
   }
 }

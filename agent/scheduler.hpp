@@ -25,6 +25,7 @@ namespace pgvigil {
 class QuerySampling;
 class DbStatsCollector;
 class Tracer;
+class ScopedSpan;
 class NeonWatch;
 class OtlpExporter;
 struct Decision;
@@ -58,7 +59,8 @@ class Scheduler {
   void RunSamplers(Connection& conn);
   void RunSamplersOn(Connection& conn);
   std::uint64_t OwnConnectsTotal() const;
-  void TraceLongRunning(std::chrono::system_clock::time_point sampled_at);
+  void TraceLongRunning(const ScopedSpan& sampler,
+                        std::chrono::system_clock::time_point sampled_at);
   void Apply(const Decision& d);
   void ObserveProbe(const ProbeResult& r, bool count_failure);
   void Publish();

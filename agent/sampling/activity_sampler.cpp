@@ -106,6 +106,7 @@ SamplerRunResult ActivitySampler::Run(Connection& conn, SteadyTime deadline, Sys
     s.query_seconds = q.Double(i, 8);
     s.xact_seconds = q.Double(i, 9);
     s.text = PrepareQueryText(q.Text(i, 10), settings_.query_text, max_len);
+    s.traceparent = QueryTraceparent(q.Text(i, 10));
     s.truncated_by_server = q.Text(i, 11) == "t";
     auto [it, inserted] = last_sampled_.try_emplace(s.text.fingerprint, now);
     if (!inserted) continue;  // sampled within the cool-down window

@@ -40,7 +40,8 @@ struct LongRunningSample {
   std::string datname;
   std::string usename;
   QueryText text;
-  bool truncated_by_server = false;  // the server cut it at track_activity_query_size
+  std::optional<Traceparent> traceparent;  // from a sqlcommenter comment in the raw text
+  bool truncated_by_server = false;        // the server cut it at track_activity_query_size
 };
 
 class ActivitySampler {

@@ -96,7 +96,8 @@ std::size_t DollarTagLength(std::string_view s, std::size_t i) {
   return 0;
 }
 
-std::vector<Token> Tokenize(std::string_view s) {
+// `comments`, when given, receives the bodies of the closed block comments (outside literals).
+std::vector<Token> Tokenize(std::string_view s, std::vector<std::string_view>* comments = nullptr) {
   std::vector<Token> out;
   bool space = false;
   std::size_t i = 0;
@@ -118,6 +119,7 @@ std::vector<Token> Tokenize(std::string_view s) {
     } else if (c == '/' && next == '*') {
       int depth = 1;  // PostgreSQL nests block comments
       i += 2;
+      const std::size_t body = i;
       while (i < s.size() && depth > 0) {
         if (s[i] == '/' && i + 1 < s.size() && s[i + 1] == '*') {
           ++depth;
@@ -129,6 +131,7 @@ std::vector<Token> Tokenize(std::string_view s) {
           ++i;
         }
       }
+      if (comments != nullptr && depth == 0) comments->push_back(s.substr(body, i - 2 - body));
       space = true;
     } else if (c == '\'') {
       // Where a plain string holding a backslash ends depends on the session's
@@ -322,6 +325,16 @@ std::string CapQueryLength(std::string_view text, std::size_t max_len, bool* tru
 std::string ObfuscateQuery(std::string_view text, std::size_t max_len) {
   std::string rendered = SanitizeUtf8(Render(Simplify(Tokenize(text))));
   return CapQueryLength(rendered, max_len);
+}
+
+std::optional<Traceparent> QueryTraceparent(std::string_view text) {
+  std::vector<std::string_view> comments;
+  Tokenize(text, &comments);
+  // sqlcommenter appends its comment, so the last one that parses wins.
+  for (auto it = comments.rbegin(); it != comments.rend(); ++it) {
+    if (auto tp = SqlCommenterTraceparent(*it)) return tp;
+  }
+  return std::nullopt;
 }
 
 std::string QueryFingerprint(std::string_view text) {

@@ -12,10 +12,12 @@
 // Pure functions, thread-safe.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "config/settings.hpp"
+#include "util/trace_context.hpp"
 #include "util/utf8.hpp"  // SanitizeUtf8
 
 namespace pgvigil {
@@ -25,6 +27,10 @@ inline constexpr std::string_view kTruncationMarker = "...";
 
 // The obfuscated text, capped at `max_len` bytes (marker included) on a UTF-8 boundary.
 std::string ObfuscateQuery(std::string_view text, std::size_t max_len = kNoLengthLimit);
+
+// The W3C traceparent a sqlcommenter comment of `text` carries (the last such comment outside
+// literals), or nullopt. Read from the raw text: obfuscation strips comments.
+std::optional<Traceparent> QueryTraceparent(std::string_view text);
 
 // 64-bit FNV-1a of `text` as 16 lowercase hex digits. Feed it obfuscated text so that queries
 // differing only in literals share a fingerprint.

@@ -71,6 +71,19 @@ nlohmann::json SpanToJson(const Span& span) {
     }
     j["events"] = std::move(events);
   }
+  if (!span.links.empty()) {
+    nlohmann::json links = nlohmann::json::array();
+    for (const auto& l : span.links) {
+      // Span.flags / Link.flags: W3C trace flags in bits 0-7, bit 8 "has is_remote", bit 9
+      // "is remote" (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK).
+      const std::uint32_t flags = l.trace_flags | 0x100u | (l.remote ? 0x200u : 0u);
+      nlohmann::json link = {
+          {"traceId", ToHex(l.trace_id)}, {"spanId", ToHex(l.span_id)}, {"flags", flags}};
+      if (!l.attributes.empty()) link["attributes"] = AttributesToJson(l.attributes);
+      links.push_back(std::move(link));
+    }
+    j["links"] = std::move(links);
+  }
   // Written even when UNSET (0): explicit defaults are valid protobuf JSON and easier to read.
   nlohmann::json status = {{"code", static_cast<int>(span.status.code)}};
   if (span.status.code == StatusCode::kError && !span.status.message.empty()) {

@@ -73,6 +73,15 @@ struct SpanEvent {
   Attributes attributes;
 };
 
+// A link to a span of another trace, e.g. the trace an observed query's client started.
+struct SpanLink {
+  TraceId trace_id{};
+  SpanId span_id{};
+  std::uint8_t trace_flags = 0;  // W3C flags (bit 0: sampled)
+  bool remote = true;            // the linked context came from outside this process
+  Attributes attributes;
+};
+
 struct Span {
   TraceId trace_id{};
   SpanId span_id{};
@@ -84,6 +93,7 @@ struct Span {
   Attributes attributes;
   SpanStatus status;
   std::vector<SpanEvent> events;
+  std::vector<SpanLink> links;
 
   std::chrono::nanoseconds Duration() const { return end - start; }
   bool IsError() const { return status.code == StatusCode::kError; }

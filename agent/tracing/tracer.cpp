@@ -72,18 +72,24 @@ ScopedSpan& ScopedSpan::SetOk() {
   return *this;
 }
 
-ScopedSpan& ScopedSpan::SetError(std::string_view sqlstate, std::string_view message,
-                                 std::string_view error_type) {
+ScopedSpan& ScopedSpan::AddLink(SpanLink link) {
+  if (active() && span_.links.size() < kMaxLinks) span_.links.push_back(std::move(link));
+  return *this;
+}
+
+ScopedSpan& ScopedSpan::SetError(std::string_view error_type, std::string_view message) {
   if (!active()) return *this;
   span_.status = {StatusCode::kError, std::string(message)};
+  span_.attributes.Set("error.type", error_type.empty() ? std::string_view("_OTHER") : error_type);
+  return *this;
+}
+
+ScopedSpan& ScopedSpan::SetDbError(std::string_view sqlstate, std::string_view message,
+                                   std::string_view kind) {
+  if (!active()) return *this;
+  SetError(sqlstate.empty() ? kind : sqlstate, message);
   if (!sqlstate.empty()) span_.attributes.Set("db.response.status_code", sqlstate);
-  if (!error_type.empty()) {
-    span_.attributes.Set("error.type", error_type);
-  } else if (!sqlstate.empty()) {
-    span_.attributes.Set("error.type", sqlstate);
-  } else {
-    span_.attributes.Set("error.type", "_OTHER");
-  }
+  if (!kind.empty()) span_.attributes.Set("pgvigil.error.kind", kind);
   return *this;
 }
 

@@ -64,11 +64,19 @@ class ScopedSpan {
   }
   ScopedSpan& AddEvent(std::string name, Attributes attributes = {},
                        std::optional<SpanTime> at = std::nullopt);
+  // Adds a link (bounded: at most kMaxLinks per span; later ones are dropped).
+  ScopedSpan& AddLink(SpanLink link);
   ScopedSpan& SetOk();
-  // Status ERROR with `message`. For database errors `sqlstate` becomes db.response.status_code
-  // and error.type is `error_type`, or the SQLSTATE when `error_type` is empty, or "_OTHER".
-  ScopedSpan& SetError(std::string_view sqlstate, std::string_view message,
-                       std::string_view error_type = {});
+  // Status ERROR with `message`; error.type is `error_type`, or "_OTHER" when it is empty.
+  ScopedSpan& SetError(std::string_view error_type, std::string_view message);
+  // Status ERROR for a failed database call, per the database semconv: `sqlstate` (when the
+  // server sent one) becomes db.response.status_code and error.type; without one error.type is
+  // `kind`. The readable `kind` (e.g. "admin_shutdown") goes to pgvigil.error.kind. Only for
+  // CLIENT spans of a database call: an INTERNAL span uses SetError.
+  ScopedSpan& SetDbError(std::string_view sqlstate, std::string_view message,
+                         std::string_view kind);
+
+  static constexpr size_t kMaxLinks = 8;
   // Ends the span now, or at `end` (for observed spans whose end is known). Idempotent.
   void End(std::optional<SpanTime> end = std::nullopt);
 

@@ -59,11 +59,25 @@ def template_raw(values=None, sets=(), chart=CHART, extra=()):
     return run(args + list(extra))
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate mapping keys (a lenient parser keeps one of them,
+    which one depends on the parser: the API server and kubectl disagree)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise AssertionError(f"duplicate YAML key {key!r} at line {key_node.start_mark.line + 1}")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def render(values=None, sets=(), chart=CHART, extra=()):
     proc = template_raw(values, sets, chart, extra)
     if proc.returncode != 0:
         raise AssertionError(f"helm template failed:\n{proc.stderr}")
-    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    docs = [d for d in yaml.load_all(proc.stdout, Loader=UniqueKeyLoader) if d]
     return docs, proc.stdout
 
 
@@ -566,6 +580,181 @@ def kubectl_dry_run_accepts_output():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+K8S_MODELS = os.environ.get("PGVIGIL_K8S_MODELS", "")
+
+
+@test
+def schema_definitions_are_generated():
+    # values.schema.json's Kubernetes definitions are what scripts/gen-helm-schema.mjs writes
+    # from the Kubernetes OpenAPI models; regenerating reproduces the committed file.
+    assert K8S_MODELS, "PGVIGIL_K8S_MODELS unset (tests/helm/test_chart.sh sets it)"
+    out = os.path.join(TMP, "values.schema.json")
+    run(["node", os.path.join(REPO, "scripts", "gen-helm-schema.mjs"), K8S_MODELS,
+         os.path.join(CHART, "values.schema.json"), out], check=True)
+    with open(out) as f, open(os.path.join(CHART, "values.schema.json")) as g:
+        assert f.read() == g.read(), \
+            "values.schema.json differs from its regeneration: run scripts/gen-helm-schema.mjs"
+    with open(out) as f:
+        schema = json.load(f)
+    props = schema["properties"]
+    assert props["securityContext"] == {"$ref": "#/definitions/V1SecurityContext"} or \
+        props["securityContext"].get("$ref") == "#/definitions/V1SecurityContext"
+    assert schema["definitions"]["V1SecurityContext"]["additionalProperties"] is False
+    assert schema["definitions"]["V1EnvVar"]["required"] == ["name"]
+
+
+@test
+def bad_values_refused_naming_the_key():
+    # Each value Helm used to accept while Kubernetes (or Prometheus) refuses the output:
+    # `helm template` must fail, and the message must name the key.
+    cases = [
+        (["securityContext.runAsNonroot=true"], r"securityContext.*runAsNonroot"),
+        (["podSecurityContext.fsgroup=1"], r"podSecurityContext.*fsgroup"),
+        (["demo.name=my.app"], r"demo/name"),
+        (["demo.name=pgvigil"], r"demo\.name is \"pgvigil\""),
+        (["nameOverride=PgVigil"], r"/nameOverride"),
+        (["fullnameOverride=my_app"], r"/fullnameOverride"),
+        (["grafanaDashboards.labelValue=a b"], r"grafanaDashboards/labelValue"),
+        (["extraEnv[0].name=A", "extraEnv[0].vaule=b"], r"extraEnv/0.*vaule"),
+        (["extraEnv[0].value=b"], r"extraEnv/0.*name"),
+        (["demo.env[0].name=A", "demo.env[0].valueFrom.secretKeyRef.nmae=s"], r"secretKeyRef.*nmae"),
+        (["tolerations[0].effct=NoSchedule"], r"tolerations/0.*effct"),
+        (["affinity.nodeAfinity.x=1"], r"affinity.*nodeAfinity"),
+        (["resources.limits.memroy=1Gi"], r"resources/limits.*memroy"),
+        (["demo.resources.requests.cpu=lots"], r"demo/resources/requests/cpu"),
+        (["demo.ports[0].containerPort=80", "demo.ports[0].protcol=TCP"], r"demo/ports/0.*protcol"),
+        (["imagePullSecrets[0].nam=x"], r"imagePullSecrets/0.*nam"),
+        (["podLabels.app\\.kubernetes\\.io/name=other"], r"podLabels\.app\.kubernetes\.io/name"),
+        (["podLabels.app\\.kubernetes\\.io/instance=x"], r"podLabels\.app\.kubernetes\.io/instance"),
+        (["serviceMonitor.enabled=true",
+          "serviceMonitor.labels.app\\.kubernetes\\.io/name=x"],
+         r"serviceMonitor\.labels\.app\.kubernetes\.io/name"),
+        (["grafanaDashboards.enabled=true", "grafanaDashboards.labels.grafana_dashboard=0"],
+         r"grafanaDashboards.labels.grafana_dashboard"),
+        (["podLabels.bad key=x"], r"podLabels"),
+        (["podLabels.team=a b"], r"podLabels/team"),
+        (["podAnnotations.bad key=x"], r"podAnnotations"),
+        (["nodeSelector.zone=a/b"], r"nodeSelector/zone"),
+        (["serviceMonitor.enabled=true", "serviceMonitor.scrapeTimeout=40s"],
+         r"serviceMonitor\.scrapeTimeout \(40s\) is longer than serviceMonitor\.interval \(30s\)"),
+        (["podMonitor.enabled=true", "podMonitor.interval=1m", "podMonitor.scrapeTimeout=1m30s"],
+         r"podMonitor\.scrapeTimeout"),
+    ]
+    for sets, expect in cases:
+        proc = template_raw(sets=sets)
+        assert proc.returncode != 0, f"{sets}: accepted"
+        assert re.search(expect, proc.stderr), f"{sets}: message lacks {expect!r}:\n{proc.stderr}"
+
+
+@test
+def user_maps_merge_without_duplicate_keys():
+    # Reusing the chart's own keys in a user map gives one key (render() refuses duplicates):
+    # the user's value for plain labels and annotations, the chart's for selector labels.
+    docs, text = render(values={
+        "podLabels": {"app.kubernetes.io/name": "pgvigil", "app.kubernetes.io/part-of": "shop",
+                      "team": "db"},
+        "podAnnotations": {"prometheus.io/scrape": "false", "note": "x"},
+        "serviceMonitor": {"enabled": True, "labels": {"app.kubernetes.io/part-of": "shop",
+                                                       "release": "kps"}},
+        "podMonitor": {"enabled": True, "labels": {"helm.sh/chart": "mine"}},
+        "prometheusRule": {"enabled": True, "labels": {"app.kubernetes.io/instance": "rel"}},
+        "grafanaDashboards": {"enabled": True, "labels": {"grafana_dashboard": "1", "t": "x"}},
+    })
+    dep = one(docs, "Deployment")
+    tpl = dep["spec"]["template"]["metadata"]
+    assert tpl["labels"]["app.kubernetes.io/part-of"] == "shop" and tpl["labels"]["team"] == "db"
+    assert tpl["labels"]["app.kubernetes.io/name"] == "pgvigil"
+    for k, v in dep["spec"]["selector"]["matchLabels"].items():
+        assert tpl["labels"][k] == v
+    assert tpl["annotations"]["prometheus.io/scrape"] == "false"
+    assert tpl["annotations"]["prometheus.io/port"] == "9188" and tpl["annotations"]["note"] == "x"
+    assert one(docs, "ServiceMonitor")["metadata"]["labels"]["release"] == "kps"
+    assert one(docs, "PodMonitor")["metadata"]["labels"]["helm.sh/chart"] == "mine"
+    assert text.count("prometheus.io/scrape") == 1
+
+
+# Value sets rendered and validated object by object against the Kubernetes and
+# prometheus-operator schemas (validate_k8s.mjs).
+VALUE_SETS = {
+    "defaults": {},
+    "classic": {"mode": "classic"},
+    "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"},
+                                      "interval": "1m", "scrapeTimeout": "1m",
+                                      "relabelings": [{"sourceLabels": ["__meta_x"], "targetLabel": "x"}]},
+                   "podMonitor": {"enabled": True, "interval": "15s", "scrapeTimeout": "5s"},
+                   "prometheusRule": {"enabled": True, "labels": {"release": "kps"}}},
+    "dashboards": {"grafanaDashboards": {"enabled": True, "label": "grafana.io/dashboard",
+                                         "labelValue": "pg-vigil_1.0", "namespace": "monitoring",
+                                         "labels": {"team": "db"},
+                                         "annotations": {"grafana_folder": "pgvigil"}}},
+    "plaintext-url": {"database": {"allowPlaintextUrl": True, "url": "postgres://u:p@h/db"}},
+    "neon": {"neonApiKey": {"enabled": True, "existingSecret": "neon"},
+             "config": {"settings": {"neon": {"mode": "on", "project_id": "p"}}}},
+    "existing-configmap": {"config": {"existingConfigMap": "mine"}},
+    "no-demo": {"demo": {"enabled": False}, "serviceMonitor": {"enabled": True}},
+    "app-readiness": {"appReadiness": {"enabled": True}, "demo": {"databaseUrlEnv": "DATABASE_URL"}},
+    "overrides": {"nameOverride": "vigil", "fullnameOverride": "db-watch", "demo": {"name": "web"}},
+    "scheduling": {"nodeSelector": {"kubernetes.io/os": "linux"},
+                   "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "db",
+                                    "effect": "NoSchedule", "tolerationSeconds": 60}],
+                   "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                       "nodeSelectorTerms": [{"matchExpressions": [
+                           {"key": "zone", "operator": "In", "values": ["a", "b"]}]}]}},
+                       "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                           {"weight": 10, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                                             "labelSelector": {"matchLabels": {"a": "b"}}}}]}}},
+    "env-and-ports": {"extraEnv": [{"name": "OTEL_TOKEN", "valueFrom": {"secretKeyRef": {"name": "otel", "key": "t"}}},
+                                   {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                      "demo": {"env": [{"name": "A", "value": "1"}],
+                               "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                               "command": ["/app"], "args": ["--x"]}},
+    "security": {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "readOnlyRootFilesystem": True,
+                                     "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+                 "podSecurityContext": {"fsGroup": 2000, "supplementalGroups": [3000],
+                                        "sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"}]}},
+    "resources": {"resources": {"requests": {"cpu": 0.05, "memory": "20Mi"},
+                                "limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "1Gi"}},
+                  "demo": {"resources": {"limits": {"example.com/widget": 1}}}},
+    "labels-annotations": {"podLabels": {"team": "db", "app.kubernetes.io/part-of": "shop"},
+                           "podAnnotations": {"prometheus.io/scrape": "false", "example.com/note": "x y"},
+                           "service": {"annotations": {"a": "b"}}},
+    "pull-secrets-digest": {"imagePullSecrets": [{"name": "regcred"}],
+                            "image": {"digest": "sha256:" + "a" * 64}},
+    "no-service": {"service": {"enabled": False}, "podMonitor": {"enabled": True},
+                   "metrics": {"podAnnotations": False}},
+}
+
+
+@test
+def objects_valid_against_kubernetes_schemas():
+    assert K8S_MODELS, "PGVIGIL_K8S_MODELS unset (tests/helm/test_chart.sh sets it)"
+    rendered = []
+    for name, values in VALUE_SETS.items():
+        for kube in ("1.33.0", "1.36.0"):
+            docs, _ = render(values=values, extra=["--kube-version", kube])
+            rendered.append({"set": f"{name} (k8s {kube})", "objects": docs})
+    path = os.path.join(TMP, "objects.json")
+    with open(path, "w") as f:
+        json.dump(rendered, f)
+    proc = run(["node", os.path.join(HERE, "validate_k8s.mjs"), K8S_MODELS, path])
+    assert proc.returncode == 0, f"invalid objects:\n{proc.stdout}\n{proc.stderr}"
+    print("    " + proc.stdout.strip().splitlines()[0])
+    # The validator itself refuses what the API server would (so a pass means something).
+    bad = json.loads(json.dumps(rendered[0]["objects"]))
+    dep = [d for d in bad if d["kind"] == "Deployment"][0]
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    c["securityContext"]["runAsNonroot"] = True
+    c["name"] = "my.app"
+    dep["spec"]["template"]["metadata"]["labels"]["team"] = "a b"
+    with open(path, "w") as f:
+        json.dump([{"set": "mutated", "objects": bad}], f)
+    proc = run(["node", os.path.join(HERE, "validate_k8s.mjs"), K8S_MODELS, path])
+    assert proc.returncode != 0, "validator accepted a mutated Deployment"
+    for what in ("runAsNonroot", "my.app", "a b"):
+        assert what in proc.stdout, f"validator missed {what}:\n{proc.stdout}"
 
 
 def main():

@@ -163,8 +163,10 @@ TEST_CASE("a dead OTLP collector leaves probes and /livez untouched", "[live]") 
 
 TEST_CASE("sampling: /queries shows obfuscated statements and long-running queries", "[live]") {
   PgServer pg;
+  OtlpReceiver collector;
   AgentProcess agent(Config("[sampling]\nstatements_interval = \"1s\"\nactivity_interval = "
-                            "\"500ms\"\nslow_threshold = \"500ms\"\n"),
+                            "\"500ms\"\nslow_threshold = \"500ms\"\n[tracing]\notlp_endpoint = \"" +
+                            collector.Endpoint() + "\"\nexport_interval = \"300ms\"\n"),
                      {{"TEST_DB_URL", pg.Url()}});
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
@@ -172,7 +174,13 @@ TEST_CASE("sampling: /queries shows obfuscated statements and long-running queri
   pg.Psql("SELECT 'hunter2' AS secret_marker_q, 1");
   std::this_thread::sleep_for(1500ms);
   for (int i = 0; i < 5; ++i) pg.Psql("SELECT 'hunter2' AS secret_marker_q, 1");
-  std::thread sleeper([&] { pg.Psql("SELECT pg_sleep(2) /* sleeper_marker */"); });
+  // The sleeper carries its client's trace context the sqlcommenter way.
+  const std::string client_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string client_span = "00f067aa0ba902b7";
+  std::thread sleeper([&] {
+    pg.Psql("SELECT pg_sleep(2) /* sleeper_marker */ /*traceparent='00-" + client_trace + "-" +
+            client_span + "-01'*/");
+  });
   bool statement_seen = false, sleeper_seen = false;
   std::string body;
   Eventually(
@@ -191,18 +199,48 @@ TEST_CASE("sampling: /queries shows obfuscated statements and long-running queri
   CHECK(statement_seen);
   CHECK(sleeper_seen);
   CHECK(body.find("hunter2") == std::string::npos);
-  // The long-running query is also a span, started at its query_start, marked as observed.
+  // The long-running query is also a span, started at its query_start: an INTERNAL child of the
+  // activity sampler's span (pgvigil observed it, it did not call it), linked to its client's
+  // trace, with no db.* attributes that would make a backend count it as a database call.
   bool observed_span = false;
-  for (const auto& sp : Spans(Get(agent, "/traces"))) {
+  auto traces = Spans(Get(agent, "/traces"));
+  for (const auto& sp : traces) {
     if (Attr(sp, "pgvigil.observed") == "true" &&
-        Attr(sp, "db.query.text").find("pg_sleep") != std::string::npos) {
+        Attr(sp, "pgvigil.query.text").find("pg_sleep") != std::string::npos) {
       observed_span = true;
+      INFO(sp.dump());
+      CHECK(sp["name"] == "pgvigil.long_running_query");
+      CHECK(sp["kind"] == 1);
       const double start = std::stod(sp["startTimeUnixNano"].get<std::string>());
       const double end = std::stod(sp["endTimeUnixNano"].get<std::string>());
       CHECK(end - start >= 0.5e9);
+      REQUIRE(sp.contains("parentSpanId"));
+      bool parent_is_sampler = false;
+      for (const auto& p : traces) {
+        if (p["spanId"] == sp["parentSpanId"]) {
+          parent_is_sampler = p["name"] == "pgvigil.sample.activity" && p["kind"] == 1;
+        }
+      }
+      CHECK(parent_is_sampler);
+      REQUIRE(sp["links"].size() == 1);
+      CHECK(sp["links"][0]["traceId"] == client_trace);
+      CHECK(sp["links"][0]["spanId"] == client_span);
+      CHECK(Attr(sp, "pgvigil.backend.user") != "");
+      for (const auto& a : sp["attributes"]) {
+        CHECK(!a["key"].get<std::string>().starts_with("db."));
+      }
     }
   }
   CHECK(observed_span);
+  // The observation was exported too.
+  CHECK(Eventually(
+      [&] {
+        for (const auto& req : collector.Requests()) {
+          if (req.body.find("pgvigil.long_running_query") != std::string::npos) return true;
+        }
+        return false;
+      },
+      5s));
   json h = Get(agent, "/health");
   CHECK(h["sampling"]["statements"]["status"] == "ok");
   auto metrics = agent.Get("/metrics").body;

@@ -182,4 +182,20 @@ TEST_CASE("Obfuscator survives random bytes", "[query_text]") {
   CHECK(ObfuscateQuery("E'\\") == "?");
 }
 
+TEST_CASE("QueryTraceparent reads a sqlcommenter comment outside literals", "[query_text]") {
+  const std::string v = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  auto tp = QueryTraceparent("SELECT pg_sleep(2) /*controller='x',traceparent='" + v + "'*/");
+  REQUIRE(tp);
+  CHECK(tp->parent_id[0] == 0xb7);
+  // Leading comments (some ORMs prepend) work too; the last parsable one wins.
+  CHECK(QueryTraceparent("/*traceparent='" + v + "'*/ SELECT 1 /* not a list */"));
+  // Inside a string literal or a dollar quote it is data, not a comment.
+  CHECK(!QueryTraceparent("SELECT '/*traceparent=''" + v + "''*/'"));
+  CHECK(!QueryTraceparent("SELECT $$ /*traceparent='" + v + "'*/ $$"));
+  // A comment cut off by track_activity_query_size is not trusted.
+  CHECK(!QueryTraceparent("SELECT 1 /*traceparent='" + v + "'"));
+  CHECK(!QueryTraceparent("SELECT 1 -- traceparent='" + v + "'"));
+  CHECK(!QueryTraceparent("SELECT 1"));
+}
+
 }  // namespace pgvigil

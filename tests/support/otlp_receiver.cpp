@@ -1,10 +1,29 @@
 #include "support/otlp_receiver.hpp"
 
 #include <httplib.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 
 namespace pgvigil::test {
+
+namespace {
+
+// With PGVIGIL_OTLP_DUMP_DIR set, every body received is also written there, one file per
+// request, for tests/tracing/test_otlp_proto.sh to decode with the official OTLP definitions.
+void DumpBody(const std::string& body) {
+  const char* dir = std::getenv("PGVIGIL_OTLP_DUMP_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  static std::atomic<unsigned> counter{0};
+  const std::string path = std::string(dir) + "/export-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(counter.fetch_add(1)) + ".json";
+  std::ofstream(path, std::ios::binary) << body;
+}
+
+}  // namespace
 
 std::string ReceivedRequest::Header(const std::string& name) const {
   // httplib::Headers compares keys case-insensitively, but ours is a plain multimap copy.
@@ -27,6 +46,7 @@ OtlpReceiver::OtlpReceiver() : server_(std::make_unique<httplib::Server>()) {
     r.method = req.method;
     r.path = req.path;
     r.body = req.body;
+    DumpBody(req.body);
     r.headers.insert(req.headers.begin(), req.headers.end());
     r.at = std::chrono::steady_clock::now();
     requests_.push_back(std::move(r));

@@ -5,6 +5,7 @@
 
 #include "support/otlp_receiver.hpp"
 #include "support/pg_server.hpp"
+#include "tracing/tracer.hpp"
 
 using namespace pgvigil;
 using namespace pgvigil::test;
@@ -359,4 +360,46 @@ TEST_CASE("a dead collector is retried briefly and counted as connection errors"
   auto s0 = Clock::now();
   exporter.Shutdown(300ms);
   CHECK(Clock::now() - s0 < 1s);
+}
+
+TEST_CASE("every span shape pgvigil makes goes out in one export", "[tracing][otlp_shapes]") {
+  // The spans a failing probe and an activity sample with a linked long-running query produce,
+  // built the way the scheduler builds them; tests/tracing/test_otlp_proto.sh decodes the export
+  // with the official OTLP definitions and checks the semantic-convention rules on it.
+  OtlpReceiver receiver;
+  OtlpExporter exporter(TestOptions(receiver.Endpoint()), Resource());
+  Tracer tracer({}, {&exporter});
+  {
+    ScopedSpan root = tracer.StartSpan("pgvigil.probe", SpanKind::kInternal);
+    root.SetAttribute("pgvigil.db_state.before", "up");
+    {
+      ScopedSpan q =
+          StartDbClientSpan(tracer, {"postgres", "SELECT", "SELECT ?", "127.0.0.1", 5432}, &root);
+      q.SetDbError("57P01", "terminating connection due to administrator command",
+                   "admin_shutdown");
+    }
+    root.SetError("57P01", "terminating connection due to administrator command");
+    root.SetAttribute("pgvigil.error.kind", "admin_shutdown");
+    root.SetAttribute("pgvigil.db_state.after", "down");
+  }
+  {
+    ScopedSpan sampler = tracer.StartSpan("pgvigil.sample.activity", SpanKind::kInternal);
+    ScopedSpan obs = tracer.StartSpan("pgvigil.long_running_query", SpanKind::kInternal, &sampler,
+                                      std::chrono::system_clock::now() - 3s);
+    obs.SetAttribute("pgvigil.observed", true)
+        .SetAttribute("pgvigil.backend.pid", 4242)
+        .SetAttribute("pgvigil.backend.user", "app")
+        .SetAttribute("pgvigil.query.text", "SELECT pg_sleep(?)");
+    obs.AddLink(SpanLink{NewTraceId(), NewSpanId(), 0x01, true, {}});
+    obs.AddEvent("pgvigil.note", {}, std::chrono::system_clock::now());
+    obs.End();
+    sampler.SetOk();
+  }
+  REQUIRE(Eventually(
+      [&] {
+        size_t n = 0;
+        for (const auto& r : receiver.Requests()) n += SpanCount(r.body);
+        return n == 4;
+      },
+      3s));
 }

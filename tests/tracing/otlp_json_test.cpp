@@ -66,6 +66,10 @@ void CheckSpanSchema(const json& s) {
   }
 }
 
+const TraceId kLinkedTrace = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd,
+                              0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c};
+const SpanId kLinkedSpan = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
+
 }  // namespace
 
 TEST_CASE("export request follows the OTLP JSON mapping field by field", "[tracing]") {
@@ -83,8 +87,9 @@ TEST_CASE("export request follows the OTLP JSON mapping field by field", "[traci
                                       .server_address = "127.0.0.1",
                                       .server_port = 6543},
                                      &root);
-    q.SetError("28P01", "password authentication failed for user \"vigil\"", "auth");
+    q.SetDbError("28P01", "password authentication failed for user \"vigil\"", "auth");
     q.AddEvent("retry", {}, std::chrono::system_clock::now());
+    q.AddLink(SpanLink{kLinkedTrace, kLinkedSpan, 0x01, true, {}});
   }
   REQUIRE(sink.spans_.size() == 2);
 
@@ -141,7 +146,15 @@ TEST_CASE("export request follows the OTLP JSON mapping field by field", "[traci
   CHECK(q_attrs.at("db.operation.name") == json{{"stringValue", "SELECT"}});
   CHECK(q_attrs.at("db.query.text") == json{{"stringValue", "SELECT ?"}});
   CHECK(q_attrs.at("db.response.status_code") == json{{"stringValue", "28P01"}});
-  CHECK(q_attrs.at("error.type") == json{{"stringValue", "auth"}});
+  CHECK(q_attrs.at("error.type") == json{{"stringValue", "28P01"}});
+  CHECK(q_attrs.at("pgvigil.error.kind") == json{{"stringValue", "auth"}});
+  REQUIRE((*query)["links"].size() == 1);
+  const json& link = (*query)["links"][0];
+  CHECK(link.at("traceId") == "0af7651916cd43dd8448eb211c80319c");
+  CHECK(link.at("spanId") == "b7ad6b7169203331");
+  CHECK(link.at("flags") == 0x301);  // sampled, has is_remote, is remote
+  CHECK(!link.contains("attributes"));
+  CHECK(!root->contains("links"));
   CHECK(q_attrs.at("server.address") == json{{"stringValue", "127.0.0.1"}});
   CHECK(q_attrs.at("server.port") == json{{"intValue", "6543"}});
   REQUIRE((*query)["events"].size() == 1);

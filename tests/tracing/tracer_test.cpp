@@ -171,31 +171,71 @@ TEST_CASE("a trace is delivered whole when its root ends", "[tracing]") {
   CHECK(metrics.recorded().Value() == 3);
 }
 
-TEST_CASE("SetError records SQLSTATE, error.type and ERROR status", "[tracing]") {
+TEST_CASE("SetDbError: error.type is the SQLSTATE, the readable kind beside it", "[tracing]") {
   CollectingSink sink;
   Tracer tracer({}, {&sink});
   {
     ScopedSpan q = StartDbClientSpan(tracer, {.db_namespace = "app", .operation = "SELECT"});
-    q.SetError("57014", "canceling statement due to statement timeout");
+    q.SetDbError("57P01", "terminating connection due to administrator command", "admin_shutdown");
     q.SetOk();  // does not clear an error
   }
   {
-    ScopedSpan c = tracer.StartSpan("db.connect", SpanKind::kClient);
-    c.SetError("", "connection refused", "refused");
+    ScopedSpan c = StartDbClientSpan(tracer, {.db_namespace = "app", .operation = "connect"});
+    c.SetDbError("", "connection refused", "refused");
   }
   {
-    ScopedSpan c = tracer.StartSpan("db.connect", SpanKind::kClient);
-    c.SetError("", "mystery");
+    ScopedSpan c = StartDbClientSpan(tracer, {.db_namespace = "app", .operation = "connect"});
+    c.SetDbError("", "mystery", "");
   }
   auto spans = sink.all();
   REQUIRE(spans.size() == 3);
   CHECK(spans[0].status.code == StatusCode::kError);
-  CHECK(spans[0].status.message == "canceling statement due to statement timeout");
-  CHECK(AttrAs<std::string>(spans[0], "db.response.status_code") == "57014");
-  CHECK(AttrAs<std::string>(spans[0], "error.type") == "57014");
+  CHECK(spans[0].status.message == "terminating connection due to administrator command");
+  CHECK(AttrAs<std::string>(spans[0], "db.response.status_code") == "57P01");
+  CHECK(AttrAs<std::string>(spans[0], "error.type") == "57P01");
+  CHECK(AttrAs<std::string>(spans[0], "pgvigil.error.kind") == "admin_shutdown");
+  // No SQLSTATE (the server never answered): no status code, the kind is the error type.
   CHECK(spans[1].attributes.Find("db.response.status_code") == nullptr);
   CHECK(AttrAs<std::string>(spans[1], "error.type") == "refused");
+  CHECK(spans[2].attributes.Find("db.response.status_code") == nullptr);
   CHECK(AttrAs<std::string>(spans[2], "error.type") == "_OTHER");
+  CHECK(spans[2].attributes.Find("pgvigil.error.kind") == nullptr);
+}
+
+TEST_CASE("SetError on an INTERNAL span sets error.type only", "[tracing]") {
+  CollectingSink sink;
+  Tracer tracer({}, {&sink});
+  {
+    ScopedSpan a = tracer.StartSpan("pgvigil.collect.db_stats", SpanKind::kInternal);
+    a.SetError("collector_error", "pgvigil.collect.db_stats failed");
+  }
+  {
+    ScopedSpan b = tracer.StartSpan("pgvigil.probe", SpanKind::kInternal);
+    b.SetError("", "mystery");
+  }
+  auto spans = sink.all();
+  REQUIRE(spans.size() == 2);
+  CHECK(AttrAs<std::string>(spans[0], "error.type") == "collector_error");
+  CHECK(AttrAs<std::string>(spans[1], "error.type") == "_OTHER");
+  for (const auto& s : spans) {
+    CHECK(s.status.code == StatusCode::kError);
+    CHECK(s.attributes.Find("db.response.status_code") == nullptr);
+  }
+}
+
+TEST_CASE("links are kept on the span, bounded", "[tracing]") {
+  CollectingSink sink;
+  Tracer tracer({}, {&sink});
+  SpanLink link{NewTraceId(), NewSpanId(), 0x01, true, {}};
+  {
+    ScopedSpan s = tracer.StartSpan("pgvigil.long_running_query", SpanKind::kInternal);
+    for (size_t i = 0; i < ScopedSpan::kMaxLinks + 3; ++i) s.AddLink(link);
+  }
+  auto spans = sink.all();
+  REQUIRE(spans.size() == 1);
+  REQUIRE(spans[0].links.size() == ScopedSpan::kMaxLinks);
+  CHECK(spans[0].links[0].trace_id == link.trace_id);
+  CHECK(spans[0].links[0].span_id == link.span_id);
 }
 
 TEST_CASE("sample ratio 0 drops ordinary traces but keeps errors and slow ones", "[tracing]") {
@@ -215,7 +255,7 @@ TEST_CASE("sample ratio 0 drops ordinary traces but keeps errors and slow ones",
   {
     ScopedSpan root = tracer.StartSpan("failing probe", SpanKind::kInternal);
     ScopedSpan child = tracer.StartSpan("SELECT", SpanKind::kClient, &root);
-    child.SetError("08006", "connection failure");
+    child.SetDbError("08006", "connection failure", "reset");
     child.End();
   }
   {

@@ -47,6 +47,58 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: pgvigil
 {{- end -}}
 
+{{/*
+Labels for one object: the chart's (pgvigil.labels), then `extra` (chart keys such as the
+component), then the user's map `user` (from values key `what`), as one map with no duplicate
+keys. The user's value wins, except for the selector labels and the keys of `protected`: changing
+one of those fails with a message naming the value. Renders YAML map entries.
+  (dict "ctx" $ctx "user" .Values.podLabels "what" "podLabels" "extra" (dict ...) "protected" (dict ...)
+        "hint" "how to change a protected label instead")
+*/}}
+{{- define "pgvigil.mergedLabels" -}}
+{{- $labels := include "pgvigil.labels" .ctx | fromYaml -}}
+{{- $fixed := include "pgvigil.selectorLabels" .ctx | fromYaml -}}
+{{- range $k, $v := (.extra | default dict) }}{{ $_ := set $labels $k (toString $v) }}{{ end -}}
+{{- range $k, $v := (.protected | default dict) }}{{ $_ := set $labels $k (toString $v) }}{{ $_ := set $fixed $k (toString $v) }}{{ end -}}
+{{- $what := .what -}}
+{{- $hint := .hint | default "use nameOverride to change the name" -}}
+{{- range $k, $v := (.user | default dict) -}}
+{{- if and (hasKey $fixed $k) (ne (toString $v) (index $fixed $k)) -}}
+{{- fail (printf "pgvigil: %s.%s is %q, but the chart sets the label %s to %q (objects are selected by it); remove it from %s (%s)." $what $k (toString $v) $k (index $fixed $k) $what $hint) -}}
+{{- end -}}
+{{- $_ := set $labels $k (toString $v) -}}
+{{- end -}}
+{{- toYaml $labels -}}
+{{- end -}}
+
+{{/* The demo pod's annotations: pgvigil.podAnnotations merged with podAnnotations (the user's
+value wins), one map without duplicate keys; "" when empty. */}}
+{{- define "pgvigil.mergedPodAnnotations" -}}
+{{- $a := include "pgvigil.podAnnotations" .ctx | fromYaml | default dict -}}
+{{- range $k, $v := (.user | default dict) }}{{ $_ := set $a $k (toString $v) }}{{ end -}}
+{{- if $a }}{{ toYaml $a }}{{ end -}}
+{{- end -}}
+
+{{/* A Prometheus duration ("30s", "1m30s", "1h", "500ms") in milliseconds. */}}
+{{- define "pgvigil.promDurationMillis" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|[smhdwy])" (toString .) -1 -}}
+{{- $unit := regexFind "(ms|[smhdwy])$" . -}}
+{{- $total = add $total (mul (trimSuffix $unit . | int64) (index $units $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* Fails unless `key`.scrapeTimeout <= `key`.interval (Prometheus refuses the target). */}}
+{{- define "pgvigil.checkScrapeTimeout" -}}
+{{- $interval := include "pgvigil.promDurationMillis" .monitor.interval | int64 -}}
+{{- $timeout := include "pgvigil.promDurationMillis" .monitor.scrapeTimeout | int64 -}}
+{{- if gt $timeout $interval -}}
+{{- fail (printf "pgvigil: %s.scrapeTimeout (%s) is longer than %s.interval (%s); Prometheus refuses a scrape timeout above the interval. Lower the timeout or raise the interval." .key .monitor.scrapeTimeout .key .monitor.interval) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "pgvigil.chartVersion" -}}
 {{- if eq .root.Chart.Name "pgvigil" -}}
 {{- .root.Chart.Version -}}
