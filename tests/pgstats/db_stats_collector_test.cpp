@@ -106,6 +106,11 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
   REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).ok());
   REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).ok());
 
+  // The bgwriter reports buffers_alloc on its own schedule; a fresh server may not have yet
+  // (seen once in CI). Wait for the server's own figure, so the collector's is checked as > 0.
+  REQUIRE(test::Eventually(
+      [&] { return pg.Psql("SELECT buffers_alloc FROM pg_stat_bgwriter") != "0"; }, 10s));
+
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
   Connection conn = Open(pg);
