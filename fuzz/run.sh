@@ -3,7 +3,7 @@
 # for a fixed time on its seed corpus.
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]
 #   SECONDS  per target (default $FUZZ_SECONDS, else 20)
-#   TARGET   any of: obfuscator database_url config otlp_json (default: all)
+#   TARGET   any of: obfuscator database_url config otlp_json request_frame (default: all)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), CXX_FUZZ (default clang++-14), FUZZ_JOBS
 # (parallel targets, default 1). Seeds in fuzz/corpus/<target>/ are only read; new corpus entries
 # go to a temp dir. Crashes are written to $FUZZ_BUILD_DIR/artifacts/<target>/ and the script exits
@@ -15,7 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 out="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cxx="${CXX_FUZZ:-clang++-14}"
-all_targets=(obfuscator database_url config otlp_json)
+all_targets=(obfuscator database_url config otlp_json request_frame)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -33,7 +33,8 @@ build() {
   local target=$1 src libs=()
   case "$target" in
     obfuscator)
-      src=("$here/query_obfuscator_fuzz.cpp" "$root/agent/sampling/query_text.cpp") ;;
+      src=("$here/query_obfuscator_fuzz.cpp" "$root/agent/sampling/query_text.cpp"
+        "$root/agent/util/utf8.cpp" "$root/agent/util/trace_context.cpp") ;;
     database_url)
       src=("$here/database_url_fuzz.cpp" "$root/agent/config/database_url.cpp"
         "$root/agent/config/suggest.cpp")
@@ -61,6 +62,8 @@ build() {
     otlp_json)
       src=("$here/otlp_json_fuzz.cpp" "$root/agent/tracing/otlp_json.cpp"
         "$root/agent/tracing/span.cpp") ;;
+    request_frame)
+      src=("$here/request_frame_fuzz.cpp" "$root/agent/http/request_frame.cpp") ;;
     *)
       echo "fuzz: unknown target '$target' (known: ${all_targets[*]})" >&2
       return 2 ;;
