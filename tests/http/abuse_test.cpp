@@ -77,12 +77,13 @@ void SendAll(int fd, const std::string& bytes) {
   }
 }
 
-// Reads until the response head is complete, the peer closes, or `timeout` passes.
-std::string ReadHead(int fd, std::chrono::milliseconds timeout) {
+// Reads until the peer closes or `timeout` passes, or (with `head_only`) until the response
+// head is complete.
+std::string ReadFrom(int fd, std::chrono::milliseconds timeout, bool head_only) {
   const auto deadline = Clock::now() + timeout;
   std::string out;
-  char buf[4096];
-  while (out.find("\r\n\r\n") == std::string::npos) {
+  char buf[65536];
+  while (!head_only || out.find("\r\n\r\n") == std::string::npos) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) break;
@@ -93,6 +94,13 @@ std::string ReadHead(int fd, std::chrono::milliseconds timeout) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+std::string ReadHead(int fd, std::chrono::milliseconds timeout) {
+  return ReadFrom(fd, timeout, true);
+}
+std::string ReadAll(int fd, std::chrono::milliseconds timeout) {
+  return ReadFrom(fd, timeout, false);
 }
 
 int StatusOf(const std::string& raw) {
@@ -346,24 +354,6 @@ double SeriesValue(const std::string& text, const std::string& series) {
 std::string Body(const std::string& raw) {
   const auto at = raw.find("\r\n\r\n");
   return at == std::string::npos ? "" : raw.substr(at + 4);
-}
-
-// Reads until the peer closes or `timeout` passes.
-std::string ReadAll(int fd, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
 }
 
 }  // namespace

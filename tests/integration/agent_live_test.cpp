@@ -5,7 +5,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "support/agent_process.hpp"
@@ -56,28 +55,7 @@ TEST_CASE("healthy path: probes, endpoints and metrics", "[live]") {
   CHECK(m.body.find("pgvigil_build_info") != std::string::npos);
 
   // The metrics output is valid for Prometheus.
-  std::string out;
-  const std::string file = "/tmp/pgvigil-metrics-" + std::to_string(agent.pid()) + ".txt";
-  {
-    FILE* f = fopen(file.c_str(), "w");
-    fwrite(m.body.data(), 1, m.body.size(), f);
-    fclose(f);
-  }
-  RunCommand("promtool check metrics < " + file + " 2>&1", &out);
-  std::remove(file.c_str());
-  // postgres_exporter's own names pg_locks_count and pg_stat_activity_count trip promtool's
-  // "_count suffix" lint; they are kept for dashboard compatibility. Nothing else may appear.
-  std::string remarks;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("pg_locks_count ", 0) == 0 || line.rfind("pg_stat_activity_count ", 0) == 0 ||
-        line.find("suffix") == 0 || line.empty()) {
-      continue;
-    }
-    remarks += line + "\n";
-  }
-  INFO(out);
-  CHECK(remarks.empty());
+  CHECK(PromtoolRemarks(m.body).empty());
 
   // Methods and paths.
   CHECK(agent.Request("POST", "/livez").status == 405);

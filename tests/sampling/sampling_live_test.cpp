@@ -36,24 +36,14 @@ void Exec(Connection& c, const std::string& sql) {
 }
 
 // For a background session: Catch2's macros are not thread-safe, so this reports back instead
-// ("" when the statement ran) and the test thread checks the answer after join().
-std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const std::string& sql) {
+// ("" when the statement ran) and the test thread checks the answer after join(). `options` is
+// libpq's options parameter (e.g. "-c standard_conforming_strings=off"), "" for none.
+std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const std::string& sql,
+                         const std::string& options = "") {
   ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
   if (!parsed.params) return "bad URL: " + parsed.error->message;
   parsed.params->Set("application_name", app);
-  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
-  if (!opened.ok()) return "connect: " + opened.error->message;
-  auto r = opened.value->Exec(sql, Clock::now() + 10s);
-  return r.ok() ? "" : sql + ": " + r.error->message;
-}
-
-// As RunElsewhere, with standard_conforming_strings off for that session (backslash escapes
-// in plain '...' strings, as in PostgreSQL before 9.1 and in some legacy applications).
-std::string RunWithLegacyStrings(const test::PgServer& pg, const std::string& sql) {
-  ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
-  if (!parsed.params) return "bad URL: " + parsed.error->message;
-  parsed.params->Set("application_name", "legacy");
-  parsed.params->Set("options", "-c standard_conforming_strings=off");
+  if (!options.empty()) parsed.params->Set("options", options);
   auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
   if (!opened.ok()) return "connect: " + opened.error->message;
   auto r = opened.value->Exec(sql, Clock::now() + 10s);
@@ -260,7 +250,10 @@ TEST_CASE("A legacy-strings session cannot leak a secret through the samplers [l
   // with it on, hunter2 would stand outside any string.
   std::string slow_error;
   std::thread slow([&] {
-    slow_error = RunWithLegacyStrings(pg, "SELECT 'x\\', hunter2, ' AS a, pg_sleep(1.5)");
+    // standard_conforming_strings off: backslash escapes in plain '...' strings, as in
+    // PostgreSQL before 9.1 and in some legacy applications.
+    slow_error = RunElsewhere(pg, "legacy", "SELECT 'x\\', hunter2, ' AS a, pg_sleep(1.5)",
+                              "-c standard_conforming_strings=off");
   });
   std::this_thread::sleep_for(900ms);
   auto r = sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now());

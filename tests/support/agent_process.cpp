@@ -231,4 +231,25 @@ level = "debug"
 )" + extra;
 }
 
+std::string PromtoolRemarks(const std::string& exposition) {
+  char path[] = "/tmp/pgvigil-metrics.XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) return "cannot write a temporary file for promtool";
+  { std::ofstream(path, std::ios::binary) << exposition; }
+  close(fd);
+  std::string out;
+  RunCommand(std::string("promtool check metrics < ") + path + " 2>&1", &out);
+  std::remove(path);
+  std::string remarks;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("pg_locks_count ", 0) == 0 || line.rfind("pg_stat_activity_count ", 0) == 0 ||
+        line.find("suffix") == 0 || line.empty()) {
+      continue;
+    }
+    remarks += line + "\n";
+  }
+  return remarks;
+}
+
 }  // namespace pgvigil::test

@@ -79,4 +79,9 @@ bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // Looks up a series value in Prometheus text.
 std::optional<double> MetricValue(const std::string& text, const std::string& series);
 
+// What `promtool check metrics` says of an exposition text, less its "_count suffix" remarks on
+// pg_locks_count and pg_stat_activity_count (postgres_exporter's names, kept for dashboard
+// compatibility): "" when the text is clean.
+std::string PromtoolRemarks(const std::string& exposition);
+
 }  // namespace pgvigil::test
