@@ -725,6 +725,9 @@ GuardedServer::GuardedServer(size_t workers) {
         });
       });
   new_task_queue = [this] { return new FrontQueue(*front_); };
+  // Only for the Keep-Alive header cpp-httplib writes: say what the front really does.
+  set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(kKeepAlive).count());
+  set_keep_alive_max_count(kKeepAliveMaxRequests);
 }
 
 GuardedServer::~GuardedServer() { front_->Stop(); }
