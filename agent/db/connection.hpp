@@ -47,7 +47,8 @@ struct DbResult {  // a value or a DbError
 class Connection {
  public:
   // Connects within `deadline` (overall, across all hosts/addresses, DNS lookups included: see
-  // host_resolver.hpp). Never blocks past it.
+  // host_resolver.hpp). Never blocks past it. Always with client_encoding=UTF8 (a URL's own
+  // client_encoding is ignored), so results and server messages arrive as UTF-8.
   static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline);
 
   Connection(Connection&&) noexcept;  // defined where Impl is complete
