@@ -27,8 +27,9 @@ namespace pgvigil {
 using SystemTime = std::chrono::system_clock::time_point;
 
 // Hard cap on statement rows over all windows: 5,000 statements active in each of 60 windows
-// (1 h at 1-minute samples) is 300,000; beyond the cap the oldest windows go first.
-inline constexpr std::size_t kMaxHistoryEntries = 600'000;
+// (1 h at 1-minute samples), about 25-34 MiB (bench/history_ring.sh); beyond the cap the oldest
+// windows go first and /queries says history_capped.
+inline constexpr std::size_t kMaxHistoryEntries = 300'000;
 
 // Who a statement is; shared by every window that saw it. Immutable.
 struct StatementIdentity {
