@@ -124,9 +124,17 @@ struct Agent::Parts {
   }
 
   void AddRoutes() {
-    http->AddRoute({"GET", "/queries", [this](const httplib::Request&, httplib::Response& res) {
+    http->AddRoute({"GET", "/queries", [this](const httplib::Request& req, httplib::Response& res) {
+                      const auto now = std::chrono::system_clock::now();
+                      std::string err;
+                      auto q = sampling.ParseRequest(req.params, now, &err);
+                      if (!q) {
+                        res.status = 400;
+                        res.set_content(err + "\n", "text/plain; charset=utf-8");
+                        return;
+                      }
                       res.set_header("Cache-Control", "no-store");
-                      res.set_content(sampling.QueriesJson(), "application/json");
+                      res.set_content(sampling.QueriesJson(*q, now), "application/json");
                     }});
     http->AddRoute({"GET", "/traces", [this](const httplib::Request& req, httplib::Response& res) {
                       std::string err;

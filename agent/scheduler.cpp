@@ -1,6 +1,8 @@
 #include "scheduler.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <nlohmann/json.hpp>
 
 #include "health/prober.hpp"
 #include "neon/neon_target.hpp"
@@ -11,6 +13,7 @@
 #include "tracing/span.hpp"
 #include "tracing/tracer.hpp"
 #include "util/log.hpp"
+#include "util/time_format.hpp"
 
 namespace pgvigil {
 
@@ -108,37 +111,87 @@ void Scheduler::Run(std::stop_token stop) {
   next_probe_ = SteadyClock::now();
   while (!stop.stop_requested()) {
     lifecycle_.Beat();
-    bool woken = false;
-    {
-      std::lock_guard lock(wake_mu_);
-      woken = std::exchange(wake_requested_, false);
+    if (!Guarded("scheduler", [this] { Turn(); })) {
+      // Whatever threw may throw again at once: wait a probe interval, do not spin.
+      next_probe_ = std::max(next_probe_, SteadyClock::now() + settings_.probe.interval);
     }
-    if (parts_.neon) {
-      if (woken) Apply(parts_.neon->OnWakeRequest(PolicyTime::Now()));
-      Apply(parts_.neon->Tick(PolicyTime::Now()));
-      lifecycle_.Beat();
-    }
-    const auto now = SteadyClock::now();
-    if (probing_ && (now >= next_probe_ || woken)) {
-      // While the pool backs off after a failed connect, look again when it allows.
-      const auto allowed = pool_.NextConnectAllowed();
-      if (woken || allowed <= SteadyClock::now()) {
-        Cycle(woken);
-        next_probe_ = SteadyClock::now() + settings_.probe.interval;
-      } else {
-        next_probe_ = allowed;
-      }
-    }
-    pool_.Maintain();
-    if (sampling_pool_) sampling_pool_->Maintain();
-    Publish();
+    Guarded("publish", [this] { Publish(); });
     auto wake_at = next_probe_;
     if (!probing_) wake_at = SteadyClock::now() + kHeartbeat;
     WaitUntil(stop, wake_at);
   }
-  pool_.CloseAll("shutdown");
-  if (sampling_pool_) sampling_pool_->CloseAll("shutdown");
-  Publish();
+  Guarded("scheduler", [this] {
+    pool_.CloseAll("shutdown");
+    if (sampling_pool_) sampling_pool_->CloseAll("shutdown");
+  });
+  Guarded("publish", [this] { Publish(); });
+}
+
+void Scheduler::Turn() {
+  bool woken = false;
+  {
+    std::lock_guard lock(wake_mu_);
+    woken = std::exchange(wake_requested_, false);
+  }
+  if (parts_.neon) {
+    if (woken) Apply(parts_.neon->OnWakeRequest(PolicyTime::Now()));
+    Apply(parts_.neon->Tick(PolicyTime::Now()));
+    lifecycle_.Beat();
+  }
+  const auto now = SteadyClock::now();
+  if (probing_ && (now >= next_probe_ || woken)) {
+    // While the pool backs off after a failed connect, look again when it allows.
+    const auto allowed = pool_.NextConnectAllowed();
+    if (woken || allowed <= SteadyClock::now()) {
+      next_probe_ = SteadyClock::now() + settings_.probe.interval;
+      Guarded("probe", [&] { Cycle(woken); });
+      next_probe_ = SteadyClock::now() + settings_.probe.interval;
+    } else {
+      next_probe_ = allowed;
+    }
+  }
+  pool_.Maintain();
+  if (sampling_pool_) sampling_pool_->Maintain();
+}
+
+bool Scheduler::Guarded(const char* component, const std::function<void()>& fn) {
+  std::string what;
+  try {
+    fn();
+    return true;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  // Counting and logging must not throw in turn (they only allocate small strings).
+  try {
+    ++internal_errors_[component];
+    metrics_.RecordInternalError(component);
+    last_internal_error_ = std::string(component) + ": " + what;
+    last_internal_error_at_ = std::chrono::system_clock::now();
+    LogError("internal error caught; pgvigil goes on", {{"component", component}, {"error", what}});
+  } catch (...) {
+  }
+  return false;
+}
+
+std::string Scheduler::InternalErrorsJson() const {
+  nlohmann::json j;
+  std::uint64_t total = 0;
+  nlohmann::json by = nlohmann::json::object();
+  for (const auto& [component, n] : internal_errors_) {
+    by[component] = n;
+    total += n;
+  }
+  j["total"] = total;
+  j["by_component"] = std::move(by);
+  j["last"] =
+      last_internal_error_.empty() ? nlohmann::json() : nlohmann::json(last_internal_error_);
+  j["last_at"] = last_internal_error_at_
+                     ? nlohmann::json(FormatRfc3339Utc(*last_internal_error_at_))
+                     : nlohmann::json();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void Scheduler::ObserveProbe(const ProbeResult& r, bool count_failure) {
@@ -182,6 +235,19 @@ void Scheduler::Cycle(bool probe_now) {
   }
   ProbeResult r;
   auto lease = pool_.Acquire(SteadyClock::time_point::max(), connect_timeout);
+  // Should anything below throw, the connection still goes back (broken), or the pool would
+  // stay checked out and the probe stop for good.
+  struct GiveBack {
+    Pool& pool;
+    std::optional<Pool::Lease>& lease;
+    int uncaught = std::uncaught_exceptions();
+    ~GiveBack() {
+      if (!lease) return;
+      if (std::uncaught_exceptions() > uncaught) lease->conn().MarkBroken();
+      pool.Release(std::move(*lease));
+      lease.reset();
+    }
+  } give_back{pool_, lease.value};
   if (lease.ok() && lease.value->info().new_connection && parts_.tracer) {
     auto connect = StartDbClientSpan(
         *parts_.tracer,
@@ -276,6 +342,7 @@ void Scheduler::Cycle(bool probe_now) {
   if (lease.ok() && lease.value) {
     if (r.ok && probing_) RunSamplers(lease.value->conn());
     pool_.Release(std::move(*lease.value));
+    lease.value.reset();
   }
 }
 
@@ -318,13 +385,15 @@ void Scheduler::RunSamplers(Connection& conn) {
 void Scheduler::RunSamplersOn(Connection& conn) {
   const auto now = SteadyClock::now();
   // `run` gets the sampler's span (inert without a tracer) and returns whether it worked.
-  auto traced = [&](const char* name, auto&& run) {
+  auto traced = [&](const char* name, const char* component, auto&& run) {
     ScopedSpan span;
     if (parts_.tracer) {
       span = parts_.tracer->StartSpan(name, SpanKind::kInternal);
       conn.SetStatementComment("/*traceparent='" + span.Traceparent() + "'*/");
     }
-    const bool ok = run(span);
+    bool ok = false;
+    // A collector that throws leaves the session in an unknown state: drop it, go on.
+    if (!Guarded(component, [&] { ok = run(span); })) conn.MarkBroken();
     conn.SetStatementComment("");
     if (ok) {
       span.SetOk();
@@ -336,16 +405,17 @@ void Scheduler::RunSamplersOn(Connection& conn) {
     if (now >= next_activity_ && !conn.broken()) {
       next_activity_ = now + settings_.sampling.activity_interval;
       const auto sampled_at = std::chrono::system_clock::now();
-      traced("pgvigil.sample.activity", [&](const ScopedSpan& span) {
+      traced("pgvigil.sample.activity", "activity", [&](const ScopedSpan& span) {
         auto res = parts_.sampling->RunActivity(
             conn, SteadyClock::now() + settings_.sampling.statement_timeout, sampled_at);
-        TraceLongRunning(span, sampled_at);
+        // Spans are a report: a failure there must not cost the session.
+        Guarded("activity", [&] { TraceLongRunning(span, sampled_at); });
         return !res.error.has_value();
       });
     }
     if (now >= next_statements_ && !conn.broken()) {
       next_statements_ = now + settings_.sampling.statements_interval;
-      traced("pgvigil.sample.statements", [&](const ScopedSpan&) {
+      traced("pgvigil.sample.statements", "statements", [&](const ScopedSpan&) {
         auto res = parts_.sampling->RunStatements(
             conn, SteadyClock::now() + settings_.sampling.statement_timeout,
             std::chrono::system_clock::now());
@@ -355,7 +425,7 @@ void Scheduler::RunSamplersOn(Connection& conn) {
   }
   if (parts_.db_stats && now >= next_db_stats_ && !conn.broken()) {
     next_db_stats_ = now + settings_.stats.interval;
-    traced("pgvigil.collect.db_stats", [&](const ScopedSpan&) {
+    traced("pgvigil.collect.db_stats", "db_stats", [&](const ScopedSpan&) {
       auto status =
           parts_.db_stats->RunAll(conn, SteadyClock::now() + settings_.sampling.statement_timeout);
       if (status.connection_lost) conn.MarkBroken();
@@ -428,7 +498,11 @@ void Scheduler::Publish() {
   s->tracing_json =
       parts_.exporter ? parts_.exporter->StatusJson() : OtlpExporter::DisabledStatusJson();
   if (parts_.neon) s->neon_json = parts_.neon->StatusJson();
-  if (parts_.db_stats) s->db_stats_json = parts_.db_stats->StatusJson().dump();
+  if (parts_.db_stats) {
+    s->db_stats_json = parts_.db_stats->StatusJson().dump(-1, ' ', false,
+                                                          nlohmann::json::error_handler_t::replace);
+  }
+  s->internal_errors_json = InternalErrorsJson();
   metrics_.UpdatePool(s->pool);
   if (sampling_pool_) metrics_.UpdateSamplingPool(sampling_pool_->Stats());
   snapshots_.Publish(std::move(s));

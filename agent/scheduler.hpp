@@ -6,8 +6,13 @@
 // samplers and statistics use a second pool on that URL (the direct host) while the probe keeps
 // the main (pooler) URL; both pools close together when the Neon policy lets the compute sleep. The
 // loop turns at least once a second (the heartbeat /livez watches), and every database call has a
-// deadline. Start/Stop/RequestWake are thread-safe; everything else is private to the thread.
+// deadline. No exception leaves the thread: one thrown by a collector, the probe, the loop itself
+// or a JSON dump is caught, counted (pgvigil_internal_errors_total{component}), logged, shown in
+// /health (internal_errors) and the loop goes on.
+// Start/Stop/RequestWake are thread-safe; everything else is private to the thread.
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -54,6 +59,11 @@ class Scheduler {
  private:
   using SteadyClock = std::chrono::steady_clock;
   void Run(std::stop_token stop);
+  void Turn();  // one turn of the loop: Neon policy, probe and samplers when due, pool upkeep
+  // Runs `fn`; an exception is caught, counted under `component` and remembered for /health.
+  // Returns false when one was caught.
+  bool Guarded(const char* component, const std::function<void()>& fn);
+  std::string InternalErrorsJson() const;
   void Cycle(bool probe_now);
   // Runs the samplers that are due on `conn`, or on a connection of sampling_pool_ when set.
   void RunSamplers(Connection& conn);
@@ -82,6 +92,9 @@ class Scheduler {
   SteadyClock::time_point next_statements_{};
   SteadyClock::time_point next_db_stats_{};
   bool probing_ = true;  // false while the Neon policy keeps away from the compute
+  std::map<std::string, std::uint64_t> internal_errors_;  // caught exceptions by component
+  std::string last_internal_error_;                       // "component: what"
+  std::optional<std::chrono::system_clock::time_point> last_internal_error_at_;
 
   std::mutex wake_mu_;
   std::condition_variable_any wake_cv_;

@@ -287,16 +287,25 @@ def overview():
                      ["pgvigil", "postgresql", "neon"])
 
 
+def top_with_text(metric):
+    """The top 10 fingerprints of `metric`, labelled with their obfuscated text (one info series
+    per fingerprint, whatever the number of pods), so legends read as queries, not hashes."""
+    return (f"topk(10, max by (fingerprint) ({metric}{sel()})) * on (fingerprint) "
+            f"group_left (query) max by (fingerprint, query) "
+            f"(topk by (fingerprint) (1, pgvigil_top_statement_info{sel()}))")
+
+
 def queries():
     L = Layout()
     L.row("Top statements")
     L.add(timeseries("Top statements by execution time", "s", targets(
-        (f"topk(10, max by (fingerprint) (pgvigil_top_statement_exec_seconds{sel()}))",
-         "{{fingerprint}}")),
-        "Execution time per sampling interval of the top statements (opt-in labels)."), w=12)
+        (top_with_text("pgvigil_top_statement_exec_seconds"), "{{query}}")),
+        "Execution time per sampling interval of the top statements (sampling.top_n_labels, "
+        "default 10); legends show the obfuscated text (pgvigil_top_statement_info)."), w=12)
     L.add(timeseries("Top statements by calls", "short", targets(
-        (f"topk(10, max by (fingerprint) (pgvigil_top_statement_calls{sel()}))",
-         "{{fingerprint}}"))), w=12)
+        (top_with_text("pgvigil_top_statement_calls"), "{{query}}")),
+        "Calls per sampling interval of the top statements; legends show the obfuscated "
+        "text."), w=12)
     L.add(timeseries("Statement mean time percentiles", "s",
                      targets(*quantiles("pgvigil_statement_mean_seconds", (0.5, 0.95, 0.99)))),
           w=12)

@@ -397,6 +397,13 @@ const std::vector<Field>& Schema() {
        }},
       {"sampling", "top_n_labels",
        [](const Value& v, Settings& s, Pending&) { s.sampling.top_n_labels = ReadInt(v, 0, 100); }},
+      {"sampling", "history",
+       [](const Value& v, Settings& s, Pending&) {
+         const Millis d = ReadDuration(v);
+         if (d < 1min || d > 24h)
+           v.Fail(Quote(FormatDuration(d)) + " is out of range; allowed 1m..24h");
+         s.sampling.history = d;
+       }},
 
       {"stats", "enabled",
        [](const Value& v, Settings& s, Pending&) { s.stats.enabled = ReadBool(v); }},
@@ -579,6 +586,14 @@ void CheckCrossField(const Settings& s, const Pending& p) {
     throw ConfigError(p.Where(key) + ": probe.timeout (" + FormatDuration(s.probe.timeout) +
                       ") must be shorter than probe.interval (" + FormatDuration(s.probe.interval) +
                       "); raise probe.interval or lower probe.timeout");
+  }
+  if (s.sampling.history < s.sampling.statements_interval) {
+    const std::string key =
+        p.where.count("sampling.history") ? "sampling.history" : "sampling.statements_interval";
+    throw ConfigError(p.Where(key) + ": sampling.history (" + FormatDuration(s.sampling.history) +
+                      ") must be at least sampling.statements_interval (" +
+                      FormatDuration(s.sampling.statements_interval) +
+                      "); raise sampling.history or lower sampling.statements_interval");
   }
   if (s.pool.backoff_initial > s.pool.backoff_max) {
     const std::string key =

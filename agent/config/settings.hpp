@@ -77,7 +77,8 @@ struct SamplingSettings {
   int max_query_length = 2048;
   Millis statement_timeout{5000};
   int text_cache_size = 1000;
-  int top_n_labels = 0;  // opt-in: expose at most N fingerprints as labels
+  int top_n_labels = 10;     // expose at most N fingerprints as labels (0 = none)
+  Millis history{3600'000};  // statement windows kept for /queries?window=
 
   bool operator==(const SamplingSettings&) const = default;
 };

@@ -204,9 +204,14 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   }
   std::vector<const char*> keys, values;
   for (const auto& [k, v] : resolved.params.params) {
+    if (k == "client_encoding") continue;
     keys.push_back(k.c_str());
     values.push_back(v.c_str());
   }
+  // pgvigil reads every text as UTF-8: the server converts from any database encoding (a LATIN1
+  // database's names, literals and messages arrive as valid UTF-8), whatever the URL says.
+  keys.push_back("client_encoding");
+  values.push_back("UTF8");
   keys.push_back(nullptr);
   values.push_back(nullptr);
   impl->conn.reset(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0));

@@ -48,8 +48,10 @@ struct DbResult {  // a value or a DbError
 class Connection {
  public:
   // Connects within `deadline` (overall, across all hosts/addresses, DNS lookups included: see
-  // host_resolver.hpp). Never blocks past it. With `abort`, this connect and every later Exec
-  // on the connection end at once (kTimeout, "shutting down") when it is triggered.
+  // host_resolver.hpp). Never blocks past it. Always with client_encoding=UTF8 (a URL's own
+  // client_encoding is ignored), so results and server messages arrive as UTF-8. With `abort`,
+  // this connect and every later Exec on the connection end at once (kTimeout, "shutting down")
+  // when it is triggered.
   static DbResult<Connection> Open(const ConnParams& params, SteadyTime deadline,
                                    const AbortSignal* abort = nullptr);
 

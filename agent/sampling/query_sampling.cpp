@@ -36,13 +36,10 @@ SamplerRunResult QuerySampling::RunActivity(Connection& conn, SteadyTime deadlin
   return r;
 }
 
-void QuerySampling::Publish(SystemTime now) {
-  nlohmann::json queries;
-  queries["generated_at"] = FormatRfc3339Utc(now);
-  queries["enabled"] = settings_.enabled;
-  queries["query_text"] = QueryTextModeName(settings_.query_text);
-  queries["statements"] = statements_.ToJson();
-  queries["activity"] = activity_.ToJson();
+void QuerySampling::Publish(SystemTime) {
+  auto statements = std::make_shared<const nlohmann::json>(statements_.ToJson());
+  auto activity = std::make_shared<const nlohmann::json>(activity_.ToJson());
+  auto history = statements_.HistorySnapshotNow();
 
   nlohmann::json status;
   status["enabled"] = settings_.enabled;
@@ -55,15 +52,50 @@ void QuerySampling::Publish(SystemTime now) {
   } else if (visibility_.full() == false) {
     status["hint"] = status["visibility"]["hint"];
   }
-  std::string q = Dump(queries), s = Dump(status);
+  std::string s = Dump(status);
   std::lock_guard lock(mu_);
-  queries_json_ = std::move(q);
+  statements_json_ = std::move(statements);
+  activity_json_ = std::move(activity);
+  history_ = std::move(history);
   status_json_ = std::move(s);
 }
 
+std::optional<QueriesRequest> QuerySampling::ParseRequest(
+    const std::multimap<std::string, std::string>& params, SystemTime now,
+    std::string* error) const {
+  return ParseQueriesRequest(params, settings_.top_n, settings_.history, now, error);
+}
+
 std::string QuerySampling::QueriesJson() const {
-  std::lock_guard lock(mu_);
-  return queries_json_;
+  const auto now = std::chrono::system_clock::now();
+  std::string error;
+  auto request = ParseRequest({}, now, &error);
+  return QueriesJson(request.value_or(QueriesRequest{}), now);
+}
+
+std::string QuerySampling::QueriesJson(const QueriesRequest& request, SystemTime now) const {
+  std::shared_ptr<const nlohmann::json> statements, activity;
+  std::shared_ptr<const HistorySnapshot> history;
+  {
+    std::lock_guard lock(mu_);
+    statements = statements_json_;
+    activity = activity_json_;
+    history = history_;
+  }
+  try {
+    nlohmann::json queries;
+    queries["generated_at"] = FormatRfc3339Utc(now);
+    queries["enabled"] = settings_.enabled;
+    queries["query_text"] = QueryTextModeName(settings_.query_text);
+    queries["window"] =
+        history ? AggregateHistory(*history, request, now, settings_.query_text) : nlohmann::json();
+    queries["statements"] = statements ? *statements : nlohmann::json();
+    queries["activity"] = activity ? *activity : nlohmann::json();
+    return Dump(queries);
+  } catch (const std::exception& e) {
+    // Nothing may escape into the HTTP thread; the answer says what went wrong.
+    return Dump(nlohmann::json{{"error", std::string("building /queries failed: ") + e.what()}});
+  }
 }
 
 std::string QuerySampling::StatusJson() const {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "sampling/query_text.hpp"
+
 namespace pgvigil {
 namespace {
 
@@ -89,15 +91,21 @@ SamplingMetrics::SamplingMetrics(prometheus::Registry& r, int top_n_labels)
     top_exec_ = &prometheus::BuildGauge()
                      .Name("pgvigil_top_statement_exec_seconds")
                      .Help(
-                         "Opt-in (sampling.top_n_labels): execution time in the last interval "
-                         "of the top statements, by fingerprint of the obfuscated text.")
+                         "Execution time in the last sampling interval of the top statements "
+                         "(sampling.top_n_labels), by fingerprint of the obfuscated text.")
                      .Register(r);
     top_calls_ = &prometheus::BuildGauge()
                       .Name("pgvigil_top_statement_calls")
                       .Help(
-                          "Opt-in (sampling.top_n_labels): calls in the last interval of the "
-                          "top statements, by fingerprint of the obfuscated text.")
+                          "Calls in the last sampling interval of the top statements "
+                          "(sampling.top_n_labels), by fingerprint of the obfuscated text.")
                       .Register(r);
+    top_info_ = &prometheus::BuildGauge()
+                     .Name("pgvigil_top_statement_info")
+                     .Help(
+                         "1 for each top statement (sampling.top_n_labels): its obfuscated "
+                         "text, cut at 200 bytes, for dashboard legends (join on fingerprint).")
+                     .Register(r);
   }
 }
 
@@ -144,6 +152,14 @@ void SamplingMetrics::SetTopStatements(const std::vector<TopStatementLabel>& top
       ++it;
     }
   }
+  for (auto it = top_info_series_.begin(); it != top_info_series_.end();) {
+    if (wanted.count(it->first) == 0) {
+      top_info_->Remove(it->second.gauge);
+      it = top_info_series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (const auto& [fp, t] : wanted) {
     auto& exec = top_exec_series_[fp];
     if (exec == nullptr) exec = &top_exec_->Add({{"fingerprint", fp}});
@@ -151,6 +167,18 @@ void SamplingMetrics::SetTopStatements(const std::vector<TopStatementLabel>& top
     if (calls == nullptr) calls = &top_calls_->Add({{"fingerprint", fp}});
     exec->Set(t->exec_seconds);
     calls->Set(t->calls);
+    // Same fingerprint, same obfuscated text; a changed cut (max_query_length) replaces it.
+    const std::string query = CapQueryLength(SanitizeUtf8(t->query), kTopStatementQueryBytes);
+    auto& info = top_info_series_[fp];
+    if (info.gauge != nullptr && info.query != query) {
+      top_info_->Remove(info.gauge);
+      info.gauge = nullptr;
+    }
+    if (info.gauge == nullptr) {
+      info.query = query;
+      info.gauge = &top_info_->Add({{"fingerprint", fp}, {"query", query}});
+      info.gauge->Set(1);
+    }
   }
 }
 

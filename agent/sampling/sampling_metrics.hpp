@@ -1,6 +1,8 @@
 #pragma once
 // SamplingMetrics: every metric the samplers export, declared in one place. Cardinality is fixed
-// (no queryid or text labels) except the opt-in top-statement gauges, bounded by top_n_labels.
+// (no queryid labels) except the top-statement gauges, bounded by top_n_labels (default 10, 0 =
+// none): a fingerprint's series exist while it is in the last window's top by execution time and
+// are removed when it leaves, so at most top_n_labels series of each family exist at once.
 //
 //   pgvigil_statements_calls_total                    counter  calls summed over all statements
 //   pgvigil_statements_exec_seconds_total             counter  execution time, all statements
@@ -13,8 +15,10 @@
 //   pgvigil_pg_stat_statements_dealloc_total          counter  evictions seen (growth of dealloc)
 //   pgvigil_long_running_queries                      gauge    backends over slow_threshold now
 //   pgvigil_long_running_max_seconds                  gauge    the longest of them (0 if none)
-//   pgvigil_top_statement_exec_seconds{fingerprint}   gauge    opt-in: exec time in the last
+//   pgvigil_top_statement_exec_seconds{fingerprint}   gauge    exec time in the last
 //   pgvigil_top_statement_calls{fingerprint}          gauge    interval of the top statements
+//   pgvigil_top_statement_info{fingerprint,query}     gauge    1; query = obfuscated text cut at
+//                                                      kTopStatementQueryBytes (for legends)
 //   pgvigil_collector_*{collector="statements"|"activity"}  see telemetry/collector_metrics.hpp
 //
 // Thread-safe for scraping (prometheus-cpp metrics are atomic); the setters are called by the
@@ -33,10 +37,14 @@
 
 namespace pgvigil {
 
+// Longest query label value of pgvigil_top_statement_info, in bytes (marker included).
+inline constexpr std::size_t kTopStatementQueryBytes = 200;
+
 struct TopStatementLabel {
   std::string fingerprint;
   double exec_seconds = 0;
   double calls = 0;
+  std::string query;  // obfuscated text ("" when query_text = none); cut here to the bound
 };
 
 class SamplingMetrics {
@@ -64,6 +72,7 @@ class SamplingMetrics {
   double available() const { return available_->Value(); }
   double dealloc_total() const { return dealloc_->Value(); }
   std::size_t top_label_series() const { return top_exec_series_.size(); }
+  std::size_t top_info_series() const { return top_info_series_.size(); }
 
  private:
   int top_n_labels_;
@@ -79,8 +88,14 @@ class SamplingMetrics {
   prometheus::Gauge* long_running_max_;
   prometheus::Family<prometheus::Gauge>* top_exec_ = nullptr;
   prometheus::Family<prometheus::Gauge>* top_calls_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* top_info_ = nullptr;
   std::map<std::string, prometheus::Gauge*> top_exec_series_;
   std::map<std::string, prometheus::Gauge*> top_calls_series_;
+  struct InfoSeries {
+    std::string query;
+    prometheus::Gauge* gauge = nullptr;
+  };
+  std::map<std::string, InfoSeries> top_info_series_;
   CollectorMetrics statements_collector_;
   CollectorMetrics activity_collector_;
 };

@@ -99,10 +99,12 @@ std::string StatementsInfoSql(const StatementColumns& cols) {
                     " SELECT extract(epoch FROM pg_postmaster_start_time())::text,"
                     " current_setting('pg_stat_statements.max', true), ";
   if (cols.info_view) {
-    sql += "i.dealloc, extract(epoch FROM i.stats_reset)::text FROM " + QuoteIdent(cols.schema) +
-           ".pg_stat_statements_info i";
+    sql +=
+        "i.dealloc, extract(epoch FROM i.stats_reset)::text,"
+        " extract(epoch FROM clock_timestamp())::text FROM " +
+        QuoteIdent(cols.schema) + ".pg_stat_statements_info i";
   } else {
-    sql += "NULL::bigint, NULL::text";
+    sql += "NULL::bigint, NULL::text, extract(epoch FROM clock_timestamp())::text";
   }
   return sql;
 }

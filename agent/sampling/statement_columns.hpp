@@ -44,7 +44,7 @@ std::string StatementsSql(const StatementColumns& cols);
 
 // Server epoch and extension bookkeeping, one row: postmaster start (epoch text),
 // pg_stat_statements.max (text or NULL), dealloc (NULL before 1.9), stats_reset (epoch text or
-// NULL).
+// NULL), the server's clock now (epoch text; compared with stats_since).
 std::string StatementsInfoSql(const StatementColumns& cols);
 
 // Texts for a set of queryids: $1 = '{1,2,3}' (bigint[] literal), $2 = max characters.

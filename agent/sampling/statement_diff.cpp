@@ -1,6 +1,7 @@
 #include "sampling/statement_diff.hpp"
 
 #include <cmath>
+#include <cstdlib>
 
 namespace pgvigil {
 namespace {
@@ -28,14 +29,31 @@ StatementCounters Minus(const StatementCounters& a, const StatementCounters& b) 
   return d;
 }
 
+// Counters of an entry that (re)started after the previous sample: all of them are the delta.
+bool Usable(const StatementCounters& c) {
+  return c.calls > 0 && c.total_exec_ms >= 0 && c.rows >= 0 && c.shared_blks_hit >= 0 &&
+         c.shared_blks_read >= 0 && c.temp_blks_read >= 0 && c.temp_blks_written >= 0 &&
+         c.blk_read_ms >= 0 && std::isfinite(c.total_exec_ms) && std::isfinite(c.blk_read_ms);
+}
+
+std::optional<double> EpochSeconds(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 void StatementDiffer::Clear() {
   have_epoch_ = false;
+  previous_server_now_.reset();
   previous_.clear();
 }
 
-DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<StatementRow> rows) {
+DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<StatementRow> rows,
+                                   std::optional<double> server_now) {
   DiffOutcome out;
   out.first_sample = !have_epoch_;
   out.epoch_changed = have_epoch_ && !(epoch == epoch_);
@@ -46,10 +64,21 @@ DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<Statemen
     if (compare) {
       auto it = previous_.find(row.key);
       if (it == previous_.end()) {
-        ++out.new_keys;
+        const auto since = EpochSeconds(row.stats_since);
+        if (since && previous_server_now_ && *since < *previous_server_now_) {
+          ++out.predating_keys;  // existed at the previous sample, we just did not see it
+        } else {
+          ++out.new_keys;
+          if (Usable(row.counters)) {
+            out.deltas.push_back(StatementDelta{row.key, row.counters, row.datname, row.usename});
+          }
+        }
       } else if (it->second.stats_since != row.stats_since ||
                  WentBackwards(row.counters, it->second.counters)) {
-        ++out.reset_keys;
+        ++out.reset_keys;  // reset after the previous sample: every count is newer than it
+        if (Usable(row.counters)) {
+          out.deltas.push_back(StatementDelta{row.key, row.counters, row.datname, row.usename});
+        }
       } else if (row.counters.calls > it->second.counters.calls) {
         out.deltas.push_back(StatementDelta{row.key, Minus(row.counters, it->second.counters),
                                             row.datname, row.usename});
@@ -59,6 +88,7 @@ DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<Statemen
     next.emplace(row.key, Previous{row.counters, std::move(row.stats_since)});
   }
   previous_ = std::move(next);
+  previous_server_now_ = server_now;
   epoch_ = epoch;
   have_epoch_ = true;
   return out;

@@ -1,11 +1,18 @@
 #pragma once
 // StatementDiffer: turns successive pg_stat_statements counter snapshots into per-interval deltas
-// that are never negative or inflated. A key seen for the first time only sets a baseline; any
-// sign that counters restarted (postmaster restart, pg_stat_statements_info.stats_reset change,
-// a per-entry stats_since change, a counter going backwards) re-baselines instead of producing a
-// delta. Neon empties these statistics on every suspend, so resets are routine, not exceptional.
+// that are never negative or inflated. Within one incarnation of the statistics (same epoch):
+//  - a key seen before contributes the growth of its counters;
+//  - a key not seen before was created after the previous sample (a new statement, or one that
+//    pg_stat_statements evicted and re-created), so all its counters are its delta — unless its
+//    stats_since (PG >= 17) is older than the previous sample, then it only sets a baseline;
+//  - a key whose stats_since changed or whose counters went backwards was reset after the
+//    previous sample, so its counters since that reset are its delta.
+// When the epoch changes (postmaster restart, pg_stat_statements_info.stats_reset change) every
+// key re-baselines: nothing tells which counts predate the reset. Neon empties these statistics on
+// every suspend, so resets are routine, not exceptional.
 // Not thread-safe: owned by the StatementSampler on the scheduler thread.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,13 +76,17 @@ struct DiffOutcome {
   std::vector<StatementDelta> deltas;  // only keys whose calls grew
   bool first_sample = false;           // nothing to compare with yet
   bool epoch_changed = false;          // everything re-baselined
-  int new_keys = 0;                    // baseline only
+  int new_keys = 0;                    // created since the previous sample: counted from zero
+  int predating_keys = 0;              // unseen, but stats_since predates the previous sample
   int reset_keys = 0;                  // counters went backwards or stats_since changed
 };
 
 class StatementDiffer {
  public:
-  DiffOutcome Apply(const StatsEpoch& epoch, std::vector<StatementRow> rows);
+  // `server_now` is the server's clock (epoch seconds) at this sample, when known; with
+  // stats_since it tells a key created since the previous sample from one merely unseen.
+  DiffOutcome Apply(const StatsEpoch& epoch, std::vector<StatementRow> rows,
+                    std::optional<double> server_now = std::nullopt);
   std::size_t tracked() const { return previous_.size(); }
   void Clear();
 
@@ -86,6 +97,7 @@ class StatementDiffer {
   };
   bool have_epoch_ = false;
   StatsEpoch epoch_;
+  std::optional<double> previous_server_now_;
   std::unordered_map<StatementKey, Previous, StatementKeyHash> previous_;
 };
 

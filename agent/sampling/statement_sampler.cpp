@@ -1,7 +1,9 @@
 #include "sampling/statement_sampler.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <stdexcept>
 
 #include "util/log.hpp"
 #include "util/time_format.hpp"
@@ -13,6 +15,8 @@ namespace {
 // once their text is known) cannot push real statements out of the lists.
 constexpr int kTextSlack = 16;
 constexpr std::size_t kMaxOwnQueryids = 256;
+
+std::atomic<int> g_throw_runs_for_test{0};
 
 std::vector<std::string> SplitNonEmpty(const std::string& s) {  // "a,,b" -> {a, b}
   std::vector<std::string> out;
@@ -92,14 +96,16 @@ const char* CollectorStatusName(CollectorStatus s) {
   return "error";
 }
 
+void StatementSampler::ThrowOnNextRunsForTest(int runs) { g_throw_runs_for_test = runs; }
+
 StatementSampler::StatementSampler(const SamplingSettings& settings, SamplingMetrics& metrics)
-    : settings_(settings), metrics_(metrics) {
+    : settings_(settings), metrics_(metrics), history_(settings.history) {
   if (!settings_.enabled) status_ = CollectorStatus::kDisabled;
 }
 
 SamplerRunResult StatementSampler::Fail(SamplerRunResult r, const DbError& e) {
   r.status = CollectorStatus::kError;
-  r.message = "reading pg_stat_statements failed: " + e.message;
+  r.message = "reading pg_stat_statements failed: " + SanitizeUtf8(e.message);
   r.error = e;
   return r;
 }
@@ -129,6 +135,28 @@ const QueryText* StatementSampler::CachedTextFor(std::int64_t queryid) {
   if (it == cache_index_.end()) return nullptr;
   cache_.splice(cache_.begin(), cache_, it->second);
   return &it->second->text;
+}
+
+const QueryText* StatementSampler::PeekText(std::int64_t queryid) const {
+  auto it = cache_index_.find(queryid);
+  return it == cache_index_.end() ? nullptr : &it->second->text;
+}
+
+// One shared identity per statement while the history holds it; a new one when its text or
+// names changed (windows already stored keep the identity they were stored with).
+std::shared_ptr<const StatementIdentity> StatementSampler::IdentityFor(const StatementDelta& d) {
+  const QueryText* text = PeekText(d.key.queryid);
+  auto& slot = identities_[d.key];
+  const bool text_changed = slot && (text ? !slot->text || slot->text->text != text->text : false);
+  if (!slot || text_changed || slot->datname != d.datname || slot->usename != d.usename) {
+    auto who = std::make_shared<StatementIdentity>();
+    who->key = d.key;
+    who->datname = d.datname;
+    who->usename = d.usename;
+    if (text) who->text = *text;
+    slot = std::move(who);
+  }
+  return slot;
 }
 
 void StatementSampler::Remember(std::int64_t queryid, QueryText text) {
@@ -178,6 +206,9 @@ std::optional<DbError> StatementSampler::FetchTexts(Connection& conn, SteadyTime
 
 SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, SystemTime now) {
   const auto started = std::chrono::steady_clock::now();
+  if (g_throw_runs_for_test.load() > 0 && g_throw_runs_for_test.fetch_sub(1) > 0) {
+    throw std::runtime_error("statement sampler fault injected for a test");
+  }
   SamplerRunResult r;
   auto finish = [&](SamplerRunResult result) {
     result.took = std::chrono::steady_clock::now() - started;
@@ -230,7 +261,8 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   if (!info.ok()) {
     if (MeansUnavailable(*info.error)) {
       return unavailable(info.error->sqlstate == "55000"
-                             ? std::string(kPgStatStatementsMissing) + ": " + info.error->message
+                             ? std::string(kPgStatStatementsMissing) + ": " +
+                                   SanitizeUtf8(info.error->message)
                              : kPgStatStatementsMissing);
     }
     return finish(Fail(r, *info.error));
@@ -239,7 +271,8 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   if (!stats.ok()) {
     if (MeansUnavailable(*stats.error)) {
       return unavailable(stats.error->sqlstate == "55000"
-                             ? std::string(kPgStatStatementsMissing) + ": " + stats.error->message
+                             ? std::string(kPgStatStatementsMissing) + ": " +
+                                   SanitizeUtf8(stats.error->message)
                              : kPgStatStatementsMissing);
     }
     return finish(Fail(r, *stats.error));
@@ -248,7 +281,9 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
 
   const QueryResult& iq = *info.value;
   StatsEpoch epoch;
+  std::optional<double> server_now;
   if (iq.Rows() > 0) {
+    if (iq.Columns() > 4) server_now = iq.Double(0, 4);
     epoch.postmaster_start = iq.Text(0, 0);
     epoch.stats_reset = iq.Text(0, 3);
     max_entries_.reset();
@@ -258,12 +293,14 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
     }
     dealloc_ = iq.Int(0, 2);
   }
+  std::int64_t evictions = 0;
   if (dealloc_) {
     if (last_dealloc_ && epoch.stats_reset == last_stats_reset_) {
-      if (*dealloc_ > *last_dealloc_) metrics_.AddDealloc(double(*dealloc_ - *last_dealloc_));
+      if (*dealloc_ > *last_dealloc_) evictions = *dealloc_ - *last_dealloc_;
     } else if (last_dealloc_) {
-      metrics_.AddDealloc(double(*dealloc_));  // reset since: all of it is new
+      evictions = *dealloc_;  // reset since: all of it is new
     }
+    metrics_.AddDealloc(double(evictions));
     last_dealloc_ = dealloc_;
   }
   last_stats_reset_ = epoch.stats_reset;
@@ -293,33 +330,46 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   metrics_.SetStatementsEntries(double(*entries_), max_entries_ ? double(*max_entries_) : -1);
   r.rows = sq.Rows();
 
-  DiffOutcome diff = differ_.Apply(epoch, std::move(rows));
+  DiffOutcome diff = differ_.Apply(epoch, std::move(rows), server_now);
   rebaselined_ = diff.epoch_changed;
   if (diff.epoch_changed) {
     LogInfo("pg_stat_statements was reset or the server restarted; re-baselined");
   }
   window_seconds_.reset();
-  if (previous_sample_ && !diff.epoch_changed) {
+  // A window exists when this sample was compared with a previous one of the same epoch.
+  std::optional<SystemTime> window_start;
+  if (previous_sample_ && !diff.epoch_changed && !diff.first_sample) {
     window_seconds_ = std::chrono::duration<double>(now - *previous_sample_).count();
+    window_start = previous_sample_;
   }
   previous_sample_ = now;
+  window_evictions_ = evictions;
+  window_new_statements_ = diff.new_keys;
 
   // Texts for the statements that may make the top lists and are not cached yet.
   std::vector<StatementDelta>& deltas = diff.deltas;
   auto not_own = [&](const StatementDelta& d) { return own_queryids_.count(d.key.queryid) == 0; };
-  std::vector<const StatementDelta*> by_time, by_calls;
+  std::vector<const StatementDelta*> by_time, by_calls, by_mean, by_rows;
   for (const auto& d : deltas) {
     if (not_own(d)) by_time.push_back(&d);
   }
-  by_calls = by_time;
+  by_calls = by_mean = by_rows = by_time;
   std::sort(by_time.begin(), by_time.end(),
             [](auto* a, auto* b) { return a->delta.total_exec_ms > b->delta.total_exec_ms; });
   std::sort(by_calls.begin(), by_calls.end(),
             [](auto* a, auto* b) { return a->delta.calls > b->delta.calls; });
+  // Only their heads matter (for texts): partial sorts.
   const std::size_t top_n = static_cast<std::size_t>(std::max(0, settings_.top_n));
+  const std::size_t head = std::min(by_time.size(), top_n + kTextSlack);
+  std::partial_sort(by_mean.begin(), by_mean.begin() + static_cast<std::ptrdiff_t>(head),
+                    by_mean.end(),
+                    [](auto* a, auto* b) { return a->mean_exec_ms() > b->mean_exec_ms(); });
+  std::partial_sort(by_rows.begin(), by_rows.begin() + static_cast<std::ptrdiff_t>(head),
+                    by_rows.end(), [](auto* a, auto* b) { return a->delta.rows > b->delta.rows; });
   std::vector<std::int64_t> wanted;
   std::unordered_set<std::int64_t> wanted_set;
-  for (const auto* list : {&by_time, &by_calls}) {
+  // Texts for the leaders by every sort /queries offers, so its aggregated lists have texts.
+  for (const auto* list : {&by_time, &by_calls, &by_mean, &by_rows}) {
     for (std::size_t i = 0; i < list->size() && i < top_n + kTextSlack; ++i) {
       std::int64_t id = (*list)[i]->key.queryid;
       if (cache_index_.count(id) == 0 && wanted_set.insert(id).second) wanted.push_back(id);
@@ -353,11 +403,30 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   top_by_calls_ = build(by_calls);
   std::vector<TopStatementLabel> labels;
   for (const auto& t : top_by_time_) {
-    if (t.text)
-      labels.push_back(
-          {t.text->fingerprint, t.delta.total_exec_ms / 1000.0, double(t.delta.calls)});
+    if (t.text) {
+      // Labels carry obfuscated text only, whatever /queries shows; none means none.
+      std::string query;
+      if (settings_.query_text == QueryTextMode::kObfuscated) query = t.text->text;
+      if (settings_.query_text == QueryTextMode::kRaw) query = ObfuscateQuery(t.text->text);
+      labels.push_back({t.text->fingerprint, t.delta.total_exec_ms / 1000.0, double(t.delta.calls),
+                        std::move(query)});
+    }
   }
   metrics_.SetTopStatements(labels);
+
+  if (window_start) {
+    HistoryWindow w;
+    w.start = *window_start;
+    w.end = now;
+    w.evictions = evictions;
+    w.new_statements = diff.new_keys;
+    w.statements.reserve(by_time.size());
+    for (const auto* d : by_time) w.statements.push_back({IdentityFor(*d), d->delta});
+    history_.Add(std::move(w));
+    // Identities no window refers to any more (only this map holds them) go.
+    std::erase_if(identities_, [](const auto& kv) { return kv.second.use_count() == 1; });
+    history_bytes_ = history_.ApproxBytes();
+  }
 
   if (text_error) {
     SamplerRunResult f = Fail(r, *text_error);
@@ -385,6 +454,14 @@ nlohmann::json StatementSampler::ToJson() const {
   j["sampled_at"] = OptionalTime(previous_sample_);
   j["window_seconds"] = window_seconds_ ? nlohmann::json(*window_seconds_) : nlohmann::json();
   j["rebaselined"] = rebaselined_;
+  // Evictions during the last window: statements created and evicted between two samples are
+  // missing from it, and a re-created entry's counts may have started before the window.
+  j["window_evictions"] = window_evictions_;
+  j["window_complete"] = window_evictions_ == 0;
+  j["window_new_statements"] = window_new_statements_;
+  j["history"] = {{"windows", history_.windows()},
+                  {"statements", history_.entries()},
+                  {"approx_bytes", history_bytes_}};
   nlohmann::json pss;
   pss["available"] = columns_.has_value();
   pss["version"] = extversion_.empty() ? nlohmann::json() : nlohmann::json(extversion_);

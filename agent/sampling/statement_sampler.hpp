@@ -1,8 +1,10 @@
 #pragma once
 // StatementSampler: reads pg_stat_statements counters (no texts) each statements_interval, diffs
 // them against the previous sample with reset detection (StatementDiffer), keeps the top N
-// statements of the interval by execution time and by calls, fetches texts only for queryids it
-// has not seen (bounded LRU), obfuscates them per sampling.query_text and feeds SamplingMetrics.
+// statements of the interval by execution time and by calls, appends every statement of the
+// window to the bounded StatementHistory (for /queries?window=), fetches texts only for queryids
+// it has not seen (bounded LRU) among the window's leaders by time, calls, mean time and rows,
+// obfuscates them per sampling.query_text and feeds SamplingMetrics.
 // pgvigil's own statements (tagged `/* pgvigil */`) are excluded from the top lists and totals.
 // A missing extension is a status ("not installed" + the fix), not an error loop: the sampler
 // keeps running and notices when it appears.
@@ -24,10 +26,9 @@
 #include "sampling/sampling_metrics.hpp"
 #include "sampling/statement_columns.hpp"
 #include "sampling/statement_diff.hpp"
+#include "sampling/statement_history.hpp"
 
 namespace pgvigil {
-
-using SystemTime = std::chrono::system_clock::time_point;
 
 // Status of one collector, shown in /health and /queries.
 enum class CollectorStatus { kPending, kOk, kUnavailable, kError, kDisabled };
@@ -76,6 +77,12 @@ class StatementSampler {
   const std::vector<TopStatement>& top_by_calls() const { return top_by_calls_; }
   const std::optional<StatementColumns>& columns() const { return columns_; }
   std::size_t text_cache_size() const { return cache_index_.size(); }
+  const StatementHistory& history() const { return history_; }
+  std::shared_ptr<const HistorySnapshot> HistorySnapshotNow() const { return history_.Snapshot(); }
+
+  // Test hook: the next `runs` calls of Run throw std::runtime_error before doing anything, as
+  // a collector with a bug would. Thread-safe.
+  static void ThrowOnNextRunsForTest(int runs);
 
  private:
   struct CachedText {
@@ -88,6 +95,8 @@ class StatementSampler {
   std::optional<DbError> FetchTexts(Connection& conn, SteadyTime deadline,
                                     const std::vector<std::int64_t>& queryids);
   const QueryText* CachedTextFor(std::int64_t queryid);
+  const QueryText* PeekText(std::int64_t queryid) const;  // without touching the LRU order
+  std::shared_ptr<const StatementIdentity> IdentityFor(const StatementDelta& d);
   void Remember(std::int64_t queryid, QueryText text);
 
   SamplingSettings settings_;
@@ -114,6 +123,12 @@ class StatementSampler {
   std::optional<std::int64_t> max_entries_;
   std::optional<std::int64_t> dealloc_;
   bool rebaselined_ = false;
+  std::int64_t window_evictions_ = 0;  // dealloc growth during the last window
+  int window_new_statements_ = 0;      // counted from zero in the last window
+  StatementHistory history_;
+  std::size_t history_bytes_ = 0;  // history_.ApproxBytes() after the last window
+  std::unordered_map<StatementKey, std::shared_ptr<const StatementIdentity>, StatementKeyHash>
+      identities_;  // of the statements the history holds
   std::vector<TopStatement> top_by_time_;
   std::vector<TopStatement> top_by_calls_;
 };

@@ -161,12 +161,24 @@ AgentMetrics::AgentMetrics(std::string version)
                         .Help("Changes of the database state.")
                         .Register(r)
                         .Add({});
+  internal_errors_ = &prometheus::BuildCounter()
+                          .Name("pgvigil_internal_errors_total")
+                          .Help(
+                              "Exceptions caught in pgvigil's own threads (a bug, not a database "
+                              "failure), by component; the loop goes on. See /health "
+                              "internal_errors for the last message.")
+                          .Register(r);
+  for (const char* c : kInternalComponents) internal_errors_->Add({{"component", c}});
   prometheus::BuildGauge()
       .Name("pgvigil_build_info")
       .Help("pgvigil build information; the value is always 1.")
       .Register(r)
       .Add({{"version", std::move(version)}})
       .Set(1);
+}
+
+void AgentMetrics::RecordInternalError(const std::string& component) {
+  internal_errors_->Add({{"component", component}}).Increment();
 }
 
 void AgentMetrics::RecordProbe(const ProbeResult& r) {

@@ -20,6 +20,8 @@
 //   pgvigil_sampling_pool_connect_errors_total{reason} counter all 0 without one)
 //   pgvigil_last_probe_timestamp_seconds, pgvigil_last_success_timestamp_seconds  gauges
 //   pgvigil_state_changes_total              counter
+//   pgvigil_internal_errors_total{component} counter exceptions caught in pgvigil's threads;
+//                                            component = kInternalComponents (all exist at 0)
 //   pgvigil_build_info{version}              gauge 1
 //   process_* (resident_memory_bytes, virtual_memory_bytes, cpu_seconds_total, open_fds,
 //              max_fds, start_time_seconds)  read from /proc at scrape (process_metrics.hpp)
@@ -39,6 +41,10 @@
 
 namespace pgvigil {
 
+// Where the scheduler catches exceptions (label values of pgvigil_internal_errors_total).
+inline constexpr const char* kInternalComponents[] = {"scheduler", "probe",    "statements",
+                                                      "activity",  "db_stats", "publish"};
+
 class AgentMetrics {
  public:
   explicit AgentMetrics(std::string version);
@@ -51,6 +57,7 @@ class AgentMetrics {
   void SetState(DbState s, bool changed);
   void UpdatePool(const PoolStats& s);          // gauges set, counters advanced by the delta
   void UpdateSamplingPool(const PoolStats& s);  // the same for the neon.sampling_url pool
+  void RecordInternalError(const std::string& component);
 
   // Text exposition format 0.0.4 of everything registered plus process_* metrics.
   std::string Serialize() const;
@@ -71,6 +78,7 @@ class AgentMetrics {
   prometheus::Gauge* last_probe_ts_;
   prometheus::Gauge* last_success_ts_;
   prometheus::Counter* state_changes_;
+  prometheus::Family<prometheus::Counter>* internal_errors_;
   prometheus::Gauge* sampling_pool_open_;
   prometheus::Counter* sampling_pool_opened_;
   prometheus::Family<prometheus::Counter>* sampling_pool_connect_errors_;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "util/host_lookup.hpp"
+#include "util/log.hpp"
 #include "version.hpp"
 
 namespace pgvigil {
@@ -193,7 +194,19 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options, TraceResource resource,
       metrics_(metrics) {
   status_.endpoint = endpoint_.redacted;
   status_.queue_capacity = options_.queue_spans;
-  thread_ = std::jthread([this](std::stop_token stop) { Run(std::move(stop)); });
+  thread_ = std::jthread([this](std::stop_token stop) {
+    try {
+      Run(std::move(stop));
+    } catch (...) {
+      // No exception leaves a thread: the exporter stops, the agent goes on without it.
+      LogError("span exporter stopped by an internal error");
+      {
+        std::lock_guard lock(mu_);
+        done_ = true;
+      }
+      cv_.notify_all();
+    }
+  });
 }
 
 OtlpExporter::~OtlpExporter() { Shutdown(options_.export_timeout); }

@@ -71,7 +71,13 @@ class LookupRegistry {
  private:
   void Run(const std::string& name, Lookup& lookup) {
     int gai_error = 0;
-    std::vector<std::string> addresses = Resolve(name, &gai_error);
+    std::vector<std::string> addresses;
+    try {
+      addresses = Resolve(name, &gai_error);
+    } catch (...) {  // no exception leaves a thread; the caller sees a failed lookup
+      addresses.clear();
+      gai_error = EAI_MEMORY;
+    }
     {
       std::lock_guard lock(mu_);
       running_.erase(name);

@@ -151,6 +151,7 @@ max_query_length = 64
 statement_timeout = "1s"
 text_cache_size = 10
 top_n_labels = 5
+history = "30m"
 [tracing]
 otlp_endpoint = "http://collector:4318/v1/traces"
 sample_ratio = 0
@@ -187,8 +188,8 @@ endpoint_option = true
   CHECK(s.probe == ProbeSettings{5s, 1s, 5, 2, 250ms});
   CHECK(s.http == HttpSettings{"[::]:0", true, true, 2s, 4});
   CHECK(s.log == LogSettings{LogLevel::kDebug, LogFormat::kJson});
-  CHECK(s.sampling ==
-        SamplingSettings{false, 2min, 30s, 2s, 0ms, 50, QueryTextMode::kNone, 64, 1s, 10, 5});
+  CHECK(s.sampling == SamplingSettings{false, 2min, 30s, 2s, 0ms, 50, QueryTextMode::kNone, 64, 1s,
+                                       10, 5, 30min});
   CHECK(s.tracing.otlp_endpoint == "http://collector:4318/v1/traces");
   CHECK(s.tracing.headers ==
         std::map<std::string, std::string>{{"x-api-key", "k-123"}, {"x-tenant", "acme"}});
@@ -312,6 +313,12 @@ TEST_CASE("errors name file:line:col, the key, the problem and what is allowed",
       {"[sampling]\ntop_n = 0\n", "t.toml:2:9: sampling.top_n:", "1..1000"},
       {"[sampling]\nmax_query_length = 63\n",
        "t.toml:2:20: sampling.max_query_length:", "64..65536"},
+      {"[sampling]\nhistory = \"30s\"\n", "t.toml:2:11: sampling.history: \"30s\" is out of range",
+       "allowed 1m..24h"},
+      {"[sampling]\nhistory = \"25h\"\n", "t.toml:2:11: sampling.history:", "1m..24h"},
+      {"[sampling]\nstatements_interval = \"2h\"\n",
+       "t.toml:2:23: sampling.statements_interval: sampling.history (1h) must be at least",
+       "raise sampling.history"},
       {"[sampling]\nquery_text = \"full\"\n", "t.toml:2:14: sampling.query_text: \"full\" is not",
        "allowed obfuscated, none, raw"},
       {"[http]\nlisten = \"9188\"\n", "t.toml:2:10: http.listen: \"9188\" is not HOST:PORT",

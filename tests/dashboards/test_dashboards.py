@@ -48,7 +48,8 @@ CORE_PANELS = {
         "Connections vs max_connections", "Transactions", "Database size", "Locks",
         "Longest transaction", "Collector duration", "pgvigil CPU", "pgvigil memory (RSS)",
     ],
-    "pgvigil-queries.json": ["Longest transaction by state"],
+    "pgvigil-queries.json": ["Longest transaction by state", "Top statements by execution time",
+                             "Top statements by calls"],
 }
 # Series Prometheus makes itself; they are not in pgvigil's /metrics.
 SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
@@ -304,6 +305,13 @@ def check_dashboard(name, d):
             check(bool(t.get("refId")), f"{name}: panel {title!r} target without refId")
     for title in CORE_PANELS.get(name, []):
         check(title in titles, f"{name}: core panel {title!r} missing")
+    for p in d.get("panels", []):
+        if p.get("title", "").startswith("Top statements"):
+            for t in p.get("targets", []):
+                check("pgvigil_top_statement_info" in t.get("expr", "") and
+                      t.get("legendFormat") == "{{query}}",
+                      f"{name}: panel {p['title']!r} must label its legend with the query text "
+                      "(join pgvigil_top_statement_info, legendFormat {{query}})")
 
 
 def check_rules():
@@ -421,14 +429,13 @@ class Live:
                      f"CREATE ROLE vigil LOGIN PASSWORD '{password}' IN ROLE pg_monitor", "-c",
                      "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"])
         toml = os.path.join(self.dir, "pgvigil.toml")
-        # Short timers so everything has data within seconds; top_n_labels turns on the opt-in
-        # top-statement gauges the queries dashboard charts, so their names are checked too.
+        # Short timers so everything has data within seconds; everything else on its defaults
+        # (top_n_labels included: the queries dashboard's top panels must have data on them).
         with open(toml, "w") as f:
             f.write(f'[database]\nurl_env = "PGVIGIL_DASH_URL"\n[http]\n'
                     f'listen = "127.0.0.1:{self.http_port}"\n'
                     '[probe]\ninterval = "1s"\ntimeout = "500ms"\n'
                     '[sampling]\nstatements_interval = "2s"\nactivity_interval = "2s"\n'
-                    'top_n_labels = 5\n'
                     '[stats]\ninterval = "5s"\n'
                     + os.environ.get("PGVIGIL_LIVE_EXTRA_TOML", "").replace("\\n", "\n"))
         env = dict(os.environ, PGVIGIL_DASH_URL=(
@@ -521,6 +528,7 @@ def live_checks(dashboards, rules):
         wait_for(lambda: "pg_stat_database_numbackends" in live.metrics(), 40)
         # The top-statement gauges cover the last sampling interval, hence the steady workload.
         wait_for(lambda: "pgvigil_top_statement_calls{" in live.metrics(), 15)
+        wait_for(lambda: "pgvigil_top_statement_info{" in live.metrics(), 15)
         time.sleep(5)  # a few more scrapes, so rate() over 1m has points
         text = live.metrics()
         exprs = all_exprs(dashboards, rules)
@@ -541,6 +549,17 @@ def live_checks(dashboards, rules):
             for title in titles:
                 check(with_data.get(f"{name}: {title}", False),
                       f"{name}: core panel {title!r} returned no data")
+        # The top panels' legends ({{query}}) read as query text, not hashes.
+        for where, expr in exprs:
+            if "pgvigil_top_statement_info" not in expr:
+                continue
+            res = live.query(grafana_to_promql(expr))
+            series = res.get("data", {}).get("result", []) if res.get("status") == "success" else []
+            texts = [s["metric"].get("query", "") for s in series]
+            check(bool(texts) and all(t.strip() for t in texts),
+                  f"{where}: legend labels should be query texts, got {texts}")
+            check(any("dash_load" in t for t in texts),
+                  f"{where}: the workload's statements should be in the legend, got {texts}")
 
         def rules_evaluated():
             groups = live.query_rules()
