@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# The repository's real multi-stage Containerfile, built and run offline (opt-in:
+# PGVIGIL_CONTAINERFILE=1, since the build compiles pgvigil inside a container, ~6 min on 2 cores).
+#   1. base images: docker.io/library/debian:bookworm(-slim) made with debootstrap from this
+#      machine's Debian mirror (scripts/debian-base-images.sh, rootfs cached per day);
+#   2. `podman build` of Containerfile, apt-get inside it fetching from that same mirror
+#      (--network=host; downloaded .debs cached in PGVIGIL_APT_CACHE between runs);
+#   3. the image: FROM scratch runtime (no shell, no apt), size printed, USER 65532;
+#      `pgvigil --version`; `--check-config` on the shipped /etc/pgvigil/pgvigil.toml with the
+#      URL in the environment (password never echoed);
+#   4. the container against a real PostgreSQL 15 on the host's loopback (initdb + pg_ctl into a
+#      temp dir), --network=host, --read-only root filesystem, as uid 65532 (checked from the
+#      host's /proc): /livez 200, /health 200 with the database "up", /metrics with pg_up 1 and
+#      an ok probe; RSS printed; SIGTERM exits 0.
+# Skips (never fails) only where podman cannot run containers at all.
+# Final line: "N passed, M failed, K skipped"; non-zero exit on failure.
+#   PGVIGIL_CONTAINERFILE_DIR  work directory (default <repo>/build/containerfile-test; removed)
+#   PGVIGIL_APT_CACHE          .deb cache shared by builds (default /var/tmp/pgvigil-apt-archives)
+#   PGVIGIL_BASE_CACHE         debootstrap rootfs cache (see scripts/debian-base-images.sh)
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${here}/../.." && pwd)"
+work="${PGVIGIL_CONTAINERFILE_DIR:-${repo}/build/containerfile-test}"
+apt_cache="${PGVIGIL_APT_CACHE:-/var/tmp/pgvigil-apt-archives}"
+version="$(sed -n 's/^project(pgvigil VERSION \([0-9.]*\).*/\1/p' "${repo}/CMakeLists.txt")"
+image="localhost/pgvigil:containerfile-test"
+base="docker.io/library/debian:bookworm"
+pg_bin=/usr/lib/postgresql/15/bin
+
+passed=0 failed=0 skipped=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP $1: ${*:2}"; }
+info() { echo "INFO $*"; }
+finish() {
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+  [[ "${failed}" == 0 ]]
+  exit
+}
+
+if [[ "${PGVIGIL_CONTAINERFILE:-0}" != 1 ]]; then
+  skip "Containerfile build" "opt-in (it compiles pgvigil in a container, ~6 min on 2 cores):" \
+    "PGVIGIL_CONTAINERFILE=1 ctest -R containerfile (or PGVIGIL_CONTAINERFILE=1 bash $0)"
+  finish
+fi
+
+containers=()
+pg_data=""
+pg_as=()
+cleanup() {
+  if [[ -x "${work}/podman" ]]; then
+    for c in "${containers[@]}"; do "${work}/podman" rm -f -t 0 "${c}" >/dev/null 2>&1; done
+  fi
+  if [[ -n "${pg_data}" ]]; then
+    "${pg_as[@]}" "${pg_bin}/pg_ctl" -D "${pg_data}" -m immediate -w stop >/dev/null 2>&1
+  fi
+  [[ -n "${pg_dir:-}" ]] && rm -rf "${pg_dir}"
+  if [[ -x "${work}/podman" ]]; then
+    "${work}/podman" rmi -a -f >/dev/null 2>&1
+    # The overlay driver mounts its own directory; take down whatever is left under work.
+    awk -v w="${work}/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+      xargs -r umount -l 2>/dev/null
+  fi
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+rm -rf "${work}"
+mkdir -p "${work}" "${apt_cache}/partial"
+podman_() { "${work}/podman" "$@"; }
+
+# --- podman: overlay storage where the kernel allows it (5x faster builds), else vfs ---------
+driver=""
+for d in overlay vfs; do
+  rm -rf "${work}/storage" "${work}/runroot"
+  if "${repo}/scripts/podman-env.sh" "${work}" "${d}" 2>"${work}/podman-env.log" &&
+     podman_ info >"${work}/podman-info.log" 2>&1; then
+    driver="${d}"
+    break
+  fi
+done
+if [[ -z "${driver}" ]]; then
+  skip "Containerfile build" "podman cannot run here: $(tail -2 "${work}/podman-env.log" \
+    "${work}/podman-info.log" | tr -s '\n' ' ')"
+  finish
+fi
+info "podman $(podman --version | awk '{print $3}'), storage driver ${driver}"
+
+# --- 1. base images --------------------------------------------------------------------------
+start=${SECONDS}
+if ! "${repo}/scripts/debian-base-images.sh" "${work}/podman" 2>"${work}/base.log"; then
+  fail "base images made with debootstrap" "$(tail -5 "${work}/base.log")"
+  finish
+fi
+pass "base images ${base} and ${base}-slim made with debootstrap ($((SECONDS - start)) s)"
+sed 's/^/  /' "${work}/base.log"
+if ! out="$(podman_ run --rm --network=none "${base}" true 2>&1)"; then
+  skip "Containerfile build" "podman cannot run containers here (no user namespaces or" \
+    "cgroups?): ${out}"
+  finish
+fi
+
+# --- 2. the build ----------------------------------------------------------------------------
+start=${SECONDS}
+if podman_ build --network=host --pull=never -v "${apt_cache}:/var/cache/apt/archives" \
+    -t "${image}" -f "${repo}/Containerfile" "${repo}" >"${work}/build.log" 2>&1; then
+  build_s=$((SECONDS - start))
+  pass "podman build -f Containerfile (${build_s} s)"
+else
+  fail "podman build -f Containerfile" "$(grep -E 'error|Error' "${work}/build.log" | head -5)
+$(tail -5 "${work}/build.log")"
+  finish
+fi
+
+# --- 3. the image ------------------------------------------------------------------------------
+size="$(podman_ image inspect --format '{{.Size}}' "${image}" 2>&1)"
+if [[ "${size}" =~ ^[0-9]+$ ]]; then
+  info "image size $(awk -v b="${size}" 'BEGIN { printf "%.1f MiB (%d bytes)", b / 1048576, b }')"
+  # The scratch runtime holds pgvigil and its libraries (~20 MiB); a Debian base alone is ~75.
+  if ((size < 40 * 1048576)); then
+    pass "image is small (< 40 MiB)"
+  else
+    fail "image is small (< 40 MiB)" "${size} bytes"
+  fi
+else
+  fail "image size" "${size}"
+fi
+cid="$(podman_ create "${image}" 2>/dev/null)"
+containers+=("${cid}")
+files="$(podman_ export "${cid}" | tar -t 2>/dev/null | sed 's|^\./||; s|/$||')"
+missing=""
+for f in usr/local/bin/pgvigil etc/pgvigil/pgvigil.toml etc/ssl/certs/ca-certificates.crt \
+         etc/passwd etc/group lib64/ld-linux-x86-64.so.2; do
+  grep -qx "${f}" <<<"${files}" || missing+=" ${f}"
+done
+extra="$(grep -xE 'bin/(ba)?sh|usr/bin/(ba)?sh|usr/bin/apt(-get)?|usr/bin/dpkg' <<<"${files}" |
+  tr '\n' ' ')"
+if [[ -z "${missing}" && -z "${extra}" ]]; then
+  pass "runtime stage: pgvigil, loader, CA bundle, passwd, config; no shell or apt" \
+       "($(wc -l <<<"${files}") entries)"
+else
+  fail "runtime stage contents" "missing:${missing:- none}; unexpected: ${extra:-none}"
+fi
+cfg="$(podman_ image inspect --format '{{.Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}' \
+  "${image}" 2>&1)"
+if [[ "${cfg}" == '65532:65532 ["pgvigil"] ["--config","/etc/pgvigil/pgvigil.toml"]' ]]; then
+  pass "USER 65532, ENTRYPOINT pgvigil, CMD the shipped config"
+else
+  fail "USER, ENTRYPOINT and CMD" "${cfg}"
+fi
+
+if got="$(podman_ run --rm --network=none "${image}" --version 2>&1)" &&
+   [[ "${got}" == *"${version}"* ]]; then
+  pass "pgvigil --version (${got})"
+else
+  fail "pgvigil --version" "${got}"
+fi
+
+url="postgresql://pgvigil:s3cret-in-env@db.example.com:5432/app?sslmode=require"
+if got="$(podman_ run --rm --network=none --read-only -e PGVIGIL_DATABASE_URL="${url}" \
+      "${image}" --config /etc/pgvigil/pgvigil.toml --check-config 2>&1)"; then
+  pass "--check-config on the shipped config with the URL in the environment"
+else
+  fail "--check-config on the shipped config" "${got}"
+fi
+if [[ "${got}" == *s3cret* ]]; then
+  fail "--check-config hides the password" "${got}"
+else
+  pass "--check-config hides the password"
+fi
+
+# --- 4. against a real PostgreSQL on the host's loopback ---------------------------------------
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+pg_dir="$(mktemp -d /tmp/pgvigil-containerfile-pg.XXXXXX)"
+chmod 755 "${pg_dir}"
+if [[ "$(id -u)" == 0 ]]; then
+  chown postgres:postgres "${pg_dir}"
+  pg_as=(runuser -u postgres --)
+fi
+pg_port="$(free_port)"
+http_port="$(free_port)"
+password="cf-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+if "${pg_as[@]}" "${pg_bin}/initdb" -D "${pg_dir}/data" -U postgres -A trust -E UTF8 \
+     --locale=C --no-sync >"${pg_dir}/initdb.log" 2>&1 &&
+   "${pg_as[@]}" "${pg_bin}/pg_ctl" -D "${pg_dir}/data" -l "${pg_dir}/pg.log" -w -t 60 -o \
+     "-c listen_addresses=127.0.0.1 -c port=${pg_port} -c unix_socket_directories=${pg_dir} -c fsync=off" \
+     start >/dev/null 2>&1; then
+  pg_data="${pg_dir}/data"
+fi
+if [[ -n "${pg_data}" ]] &&
+   "${pg_as[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "${pg_dir}" -p "${pg_port}" -U postgres \
+     -d postgres -c "CREATE ROLE vigil LOGIN PASSWORD '${password}' IN ROLE pg_monitor" \
+     >"${pg_dir}/psql.log" 2>&1; then
+  pass "PostgreSQL 15 on 127.0.0.1:${pg_port}"
+else
+  fail "PostgreSQL 15 started" "$(tail -3 "${pg_dir}"/*.log 2>/dev/null)"
+  finish
+fi
+
+db_url="postgresql://vigil:${password}@127.0.0.1:${pg_port}/postgres?sslmode=disable"
+if ! cid="$(podman_ run -d --network=host --read-only --user 65532:65532 \
+      -e PGVIGIL_DATABASE_URL="${db_url}" "${image}" \
+      --config /etc/pgvigil/pgvigil.toml --listen "127.0.0.1:${http_port}" 2>&1)"; then
+  fail "container started" "${cid}"
+  finish
+fi
+containers+=("${cid}")
+ro="$(podman_ inspect --format '{{.HostConfig.ReadonlyRootfs}}' "${cid}" 2>&1)"
+if [[ "${ro}" == true ]]; then
+  pass "root filesystem read-only"
+else
+  fail "root filesystem read-only" "${ro}"
+fi
+
+base_url="http://127.0.0.1:${http_port}"
+get() { curl -s -o "${work}/body" -w '%{http_code}' --max-time 5 "${base_url}$1" 2>/dev/null; }
+logs() { podman_ logs "${cid}" 2>&1 | tail -5 | sed -e "s/${password}/<password>/g"; }
+
+code=""
+for _ in $(seq 1 100); do
+  code="$(get /livez)" && [[ "${code}" == 200 ]] && break
+  sleep 0.1
+done
+if [[ "${code}" == 200 ]]; then
+  pass "/livez 200"
+else
+  fail "/livez 200" "got '${code}'; logs: $(logs)"
+fi
+
+health=""
+for _ in $(seq 1 150); do
+  code="$(get /health)"
+  health="$(cat "${work}/body" 2>/dev/null)"
+  state="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["database"]["state"])' \
+    <<<"${health}" 2>/dev/null)"
+  [[ "${code}" == 200 && "${state}" == up ]] && break
+  sleep 0.2
+done
+if [[ "${code}" == 200 && "${state}" == up ]]; then
+  pass "/health 200, database up"
+else
+  fail "/health 200, database up" "got ${code} ${health:0:300}; logs: $(logs)"
+fi
+if [[ "${health}" == *"${password}"* ]]; then
+  fail "/health hides the password" "${health:0:300}"
+fi
+
+code="$(get /metrics)"
+metrics="$(cat "${work}/body" 2>/dev/null)"
+if [[ "${code}" == 200 ]] && grep -qx 'pg_up 1' <<<"${metrics}" &&
+   grep -qE '^pgvigil_probes_total\{outcome="ok"\} [1-9]' <<<"${metrics}"; then
+  pass "/metrics 200: pg_up 1, ok probes counted"
+else
+  fail "/metrics 200 with pg_up 1" "got ${code}: $(grep -E '^(pg_up|pgvigil_probes_total)' \
+    <<<"${metrics}" | head -5 | tr '\n' ' ')"
+fi
+
+pid="$(podman_ inspect --format '{{.State.Pid}}' "${cid}" 2>/dev/null)"
+if [[ -n "${pid}" && "${pid}" != 0 && -r "/proc/${pid}/status" ]]; then
+  uid="$(awk '/^Uid:/ { print $2 }' "/proc/${pid}/status")"
+  rss_kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid}/status")"
+  if [[ "${uid}" == 65532 ]]; then
+    pass "the running pgvigil has uid 65532 (host /proc/${pid})"
+  else
+    fail "the running pgvigil has uid 65532" "uid '${uid}'"
+  fi
+  info "container RSS $(awk -v k="${rss_kb}" 'BEGIN { printf "%.1f MiB", k / 1024 }')" \
+       "(VmRSS of pid ${pid}, after the checks above)"
+else
+  fail "container pid seen from the host" "pid '${pid}'"
+fi
+
+podman_ stop -t 10 "${cid}" >/dev/null 2>&1
+code="$(podman_ inspect --format '{{.State.ExitCode}}' "${cid}" 2>/dev/null)"
+if [[ "${code}" == 0 ]]; then
+  pass "pgvigil stops cleanly on SIGTERM"
+else
+  fail "pgvigil stops cleanly on SIGTERM" "exit code ${code}; logs: $(logs)"
+fi
+
+finish
