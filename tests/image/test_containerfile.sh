@@ -25,7 +25,6 @@ apt_cache="${PGVIGIL_APT_CACHE:-/var/tmp/pgvigil-apt-archives}"
 version="$(sed -n 's/^project(pgvigil VERSION \([0-9.]*\).*/\1/p' "${repo}/CMakeLists.txt")"
 image="localhost/pgvigil:containerfile-test"
 base="docker.io/library/debian:bookworm"
-pg_bin=/usr/lib/postgresql/15/bin
 
 passed=0 failed=0 skipped=0
 pass() { passed=$((passed + 1)); echo "PASS $*"; }
@@ -44,17 +43,14 @@ if [[ "${PGVIGIL_CONTAINERFILE:-0}" != 1 ]]; then
   finish
 fi
 
+# shellcheck source=live.sh
+source "${here}/live.sh"
 containers=()
-pg_data=""
-pg_as=()
 cleanup() {
   if [[ -x "${work}/podman" ]]; then
     for c in "${containers[@]}"; do "${work}/podman" rm -f -t 0 "${c}" >/dev/null 2>&1; done
   fi
-  if [[ -n "${pg_data}" ]]; then
-    "${pg_as[@]}" "${pg_bin}/pg_ctl" -D "${pg_data}" -m immediate -w stop >/dev/null 2>&1
-  fi
-  [[ -n "${pg_dir:-}" ]] && rm -rf "${pg_dir}"
+  live_cleanup
   if [[ -x "${work}/podman" ]]; then
     "${work}/podman" rmi -a -f >/dev/null 2>&1
     # The overlay driver mounts its own directory; take down whatever is left under work.
@@ -68,7 +64,7 @@ rm -rf "${work}"
 mkdir -p "${work}" "${apt_cache}/partial"
 podman_() { "${work}/podman" "$@"; }
 
-# --- podman: overlay storage where the kernel allows it (5x faster builds), else vfs ---------
+# --- podman: overlay storage where the kernel allows it (no full copy per layer), else vfs ---
 driver=""
 for d in overlay vfs; do
   rm -rf "${work}/storage" "${work}/runroot"
@@ -169,114 +165,7 @@ else
 fi
 
 # --- 4. against a real PostgreSQL on the host's loopback ---------------------------------------
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-pg_dir="$(mktemp -d /tmp/pgvigil-containerfile-pg.XXXXXX)"
-chmod 755 "${pg_dir}"
-if [[ "$(id -u)" == 0 ]]; then
-  chown postgres:postgres "${pg_dir}"
-  pg_as=(runuser -u postgres --)
-fi
-pg_port="$(free_port)"
-http_port="$(free_port)"
-password="cf-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-if "${pg_as[@]}" "${pg_bin}/initdb" -D "${pg_dir}/data" -U postgres -A trust -E UTF8 \
-     --locale=C --no-sync >"${pg_dir}/initdb.log" 2>&1 &&
-   "${pg_as[@]}" "${pg_bin}/pg_ctl" -D "${pg_dir}/data" -l "${pg_dir}/pg.log" -w -t 60 -o \
-     "-c listen_addresses=127.0.0.1 -c port=${pg_port} -c unix_socket_directories=${pg_dir} -c fsync=off" \
-     start >/dev/null 2>&1; then
-  pg_data="${pg_dir}/data"
-fi
-if [[ -n "${pg_data}" ]] &&
-   "${pg_as[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "${pg_dir}" -p "${pg_port}" -U postgres \
-     -d postgres -c "CREATE ROLE vigil LOGIN PASSWORD '${password}' IN ROLE pg_monitor" \
-     >"${pg_dir}/psql.log" 2>&1; then
-  pass "PostgreSQL 15 on 127.0.0.1:${pg_port}"
-else
-  fail "PostgreSQL 15 started" "$(tail -3 "${pg_dir}"/*.log 2>/dev/null)"
-  finish
-fi
-
-db_url="postgresql://vigil:${password}@127.0.0.1:${pg_port}/postgres?sslmode=disable"
-if ! cid="$(podman_ run -d --network=host --read-only --user 65532:65532 \
-      -e PGVIGIL_DATABASE_URL="${db_url}" "${image}" \
-      --config /etc/pgvigil/pgvigil.toml --listen "127.0.0.1:${http_port}" 2>&1)"; then
-  fail "container started" "${cid}"
-  finish
-fi
-containers+=("${cid}")
-ro="$(podman_ inspect --format '{{.HostConfig.ReadonlyRootfs}}' "${cid}" 2>&1)"
-if [[ "${ro}" == true ]]; then
-  pass "root filesystem read-only"
-else
-  fail "root filesystem read-only" "${ro}"
-fi
-
-base_url="http://127.0.0.1:${http_port}"
-get() { curl -s -o "${work}/body" -w '%{http_code}' --max-time 5 "${base_url}$1" 2>/dev/null; }
-logs() { podman_ logs "${cid}" 2>&1 | tail -5 | sed -e "s/${password}/<password>/g"; }
-
-code=""
-for _ in $(seq 1 100); do
-  code="$(get /livez)" && [[ "${code}" == 200 ]] && break
-  sleep 0.1
-done
-if [[ "${code}" == 200 ]]; then
-  pass "/livez 200"
-else
-  fail "/livez 200" "got '${code}'; logs: $(logs)"
-fi
-
-health=""
-for _ in $(seq 1 150); do
-  code="$(get /health)"
-  health="$(cat "${work}/body" 2>/dev/null)"
-  state="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["database"]["state"])' \
-    <<<"${health}" 2>/dev/null)"
-  [[ "${code}" == 200 && "${state}" == up ]] && break
-  sleep 0.2
-done
-if [[ "${code}" == 200 && "${state}" == up ]]; then
-  pass "/health 200, database up"
-else
-  fail "/health 200, database up" "got ${code} ${health:0:300}; logs: $(logs)"
-fi
-if [[ "${health}" == *"${password}"* ]]; then
-  fail "/health hides the password" "${health:0:300}"
-fi
-
-code="$(get /metrics)"
-metrics="$(cat "${work}/body" 2>/dev/null)"
-if [[ "${code}" == 200 ]] && grep -qx 'pg_up 1' <<<"${metrics}" &&
-   grep -qE '^pgvigil_probes_total\{outcome="ok"\} [1-9]' <<<"${metrics}"; then
-  pass "/metrics 200: pg_up 1, ok probes counted"
-else
-  fail "/metrics 200 with pg_up 1" "got ${code}: $(grep -E '^(pg_up|pgvigil_probes_total)' \
-    <<<"${metrics}" | head -5 | tr '\n' ' ')"
-fi
-
-pid="$(podman_ inspect --format '{{.State.Pid}}' "${cid}" 2>/dev/null)"
-if [[ -n "${pid}" && "${pid}" != 0 && -r "/proc/${pid}/status" ]]; then
-  uid="$(awk '/^Uid:/ { print $2 }' "/proc/${pid}/status")"
-  rss_kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid}/status")"
-  if [[ "${uid}" == 65532 ]]; then
-    pass "the running pgvigil has uid 65532 (host /proc/${pid})"
-  else
-    fail "the running pgvigil has uid 65532" "uid '${uid}'"
-  fi
-  info "container RSS $(awk -v k="${rss_kb}" 'BEGIN { printf "%.1f MiB", k / 1024 }')" \
-       "(VmRSS of pid ${pid}, after the checks above)"
-else
-  fail "container pid seen from the host" "pid '${pid}'"
-fi
-
-podman_ stop -t 10 "${cid}" >/dev/null 2>&1
-code="$(podman_ inspect --format '{{.State.ExitCode}}' "${cid}" 2>/dev/null)"
-if [[ "${code}" == 0 ]]; then
-  pass "pgvigil stops cleanly on SIGTERM"
-else
-  fail "pgvigil stops cleanly on SIGTERM" "exit code ${code}; logs: $(logs)"
-fi
+live_pg_start || finish
+live_run "${image}"
 
 finish
