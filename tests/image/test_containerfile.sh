@@ -12,8 +12,9 @@
 #      temp dir), --network=host, --read-only root filesystem, as uid 65532 (checked from the
 #      host's /proc): /livez 200, /health 200 with the database "up", /metrics with pg_up 1 and
 #      an ok probe; RSS printed; SIGTERM exits 0.
-# Skips (never fails) only where podman cannot run containers at all.
-# Final line: "N passed, M failed, K skipped"; non-zero exit on failure.
+# Skips (never fails) only where podman cannot run containers at all, or when not opted in.
+# Final line: "N passed, M failed, K skipped"; exit 1 on failure, 77 when skipped as a whole
+# (CTest's SKIP_RETURN_CODE: shown as "Skipped", not counted as a failure), else 0.
 #   PGVIGIL_CONTAINERFILE_DIR  work directory (default <repo>/build/containerfile-test; removed)
 #   PGVIGIL_APT_CACHE          .deb cache shared by builds (default /var/tmp/pgvigil-apt-archives)
 #   PGVIGIL_BASE_CACHE         debootstrap rootfs cache (see scripts/debian-base-images.sh)
@@ -33,8 +34,9 @@ skip() { skipped=$((skipped + 1)); echo "SKIP $1: ${*:2}"; }
 info() { echo "INFO $*"; }
 finish() {
   echo "${passed} passed, ${failed} failed, ${skipped} skipped"
-  [[ "${failed}" == 0 ]]
-  exit
+  ((failed == 0)) || exit 1
+  ((passed > 0 || skipped == 0)) || exit 77
+  exit 0
 }
 
 if [[ "${PGVIGIL_CONTAINERFILE:-0}" != 1 ]]; then
