@@ -4,7 +4,7 @@
 #   1. base images: docker.io/library/debian:bookworm(-slim) made with debootstrap from this
 #      machine's Debian mirror (scripts/debian-base-images.sh, rootfs cached per day);
 #   2. `podman build` of Containerfile, apt-get inside it fetching from that same mirror
-#      (--network=host; downloaded .debs cached in PGVIGIL_APT_CACHE between runs);
+#      (--network=host; downloaded .debs kept in PGVIGIL_APT_CACHE for the next run);
 #   3. the image: FROM scratch runtime (no shell, no apt), size printed, USER 65532;
 #      `pgvigil --version`; `--check-config` on the shipped /etc/pgvigil/pgvigil.toml with the
 #      URL in the environment (password never echoed);
@@ -18,6 +18,7 @@
 #   PGVIGIL_CONTAINERFILE_DIR  work directory (default <repo>/build/containerfile-test; removed)
 #   PGVIGIL_APT_CACHE          .deb cache shared by builds (default /var/tmp/pgvigil-apt-archives)
 #   PGVIGIL_BASE_CACHE         debootstrap rootfs cache (see scripts/debian-base-images.sh)
+#   PGVIGIL_STORAGE_DRIVER     podman storage driver (default: overlay where it works, else vfs)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "${here}/../.." && pwd)"
@@ -63,12 +64,12 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -rf "${work}"
-mkdir -p "${work}" "${apt_cache}/partial"
+mkdir -p "${work}" "${apt_cache}"
 podman_() { "${work}/podman" "$@"; }
 
 # --- podman: overlay storage where the kernel allows it (no full copy per layer), else vfs ---
 driver=""
-for d in overlay vfs; do
+for d in ${PGVIGIL_STORAGE_DRIVER:-overlay vfs}; do
   rm -rf "${work}/storage" "${work}/runroot"
   if "${repo}/scripts/podman-env.sh" "${work}" "${d}" 2>"${work}/podman-env.log" &&
      podman_ info >"${work}/podman-info.log" 2>&1; then
@@ -98,11 +99,21 @@ if ! out="$(podman_ run --rm --network=none "${base}" true 2>&1)"; then
 fi
 
 # --- 2. the build ----------------------------------------------------------------------------
+# apt-get in the build sees the cached .debs through a private directory of hard links (apt
+# locks its archive directory, and parallel runs must not wait on one another); new downloads go
+# back to the shared cache afterwards.
+archives="${work}/apt-archives"
+mkdir -p "${archives}/partial"
+find "${apt_cache}" -maxdepth 1 -name '*.deb' -exec cp -l -t "${archives}" {} + 2>/dev/null ||
+  find "${apt_cache}" -maxdepth 1 -name '*.deb' -exec cp -t "${archives}" {} +
 start=${SECONDS}
-if podman_ build --network=host --pull=never -v "${apt_cache}:/var/cache/apt/archives" \
+if podman_ build --network=host --pull=never -v "${archives}:/var/cache/apt/archives" \
     -t "${image}" -f "${repo}/Containerfile" "${repo}" >"${work}/build.log" 2>&1; then
   build_s=$((SECONDS - start))
   pass "podman build -f Containerfile (${build_s} s)"
+  find "${archives}" -maxdepth 1 -name '*.deb' -exec cp -n -t "${apt_cache}" {} +
+  info "apt-get in the build: $(grep -E '^(Fetched|Need to get) ' "${work}/build.log" |
+    tr '\n' ' ')"
 else
   fail "podman build -f Containerfile" "$(grep -E 'error|Error' "${work}/build.log" | head -5)
 $(tail -5 "${work}/build.log")"
