@@ -9,7 +9,7 @@ run_pkgs=(g++ cmake make pkg-config ca-certificates curl
   libpq-dev libcpp-httplib-dev prometheus-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   postgresql-15)
 test_pkgs=(catch2 pgbouncer prometheus python3 python3-yaml clang-14 libclang-rt-14-dev
-  npm unzip podman runc iproute2 procps)
+  npm unzip podman runc debootstrap iproute2 procps)
 
 case "$set_name" in
   run) pkgs=("${run_pkgs[@]}") ;;

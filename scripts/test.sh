@@ -5,6 +5,8 @@
 # runs for a short fixed time on its seed corpus (fuzz/run.sh).
 #   PGVIGIL_SKIP_SANITIZERS=1   only the normal build (no ASan, TSan or fuzzing)
 #   PGVIGIL_FUZZ_SECONDS=N      seconds per fuzz target (default 15)
+#   PGVIGIL_CONTAINERFILE=1     also build the real Containerfile and run its image (CTest test
+#                               `containerfile`, ~7 min more; see docs/testing.md)
 #   PGVIGIL_SOAK=1              also run the soak test (PGVIGIL_SOAK_MINUTES, default 30; see
 #                               docs/testing.md)
 set -euo pipefail

@@ -5,7 +5,10 @@
 #      CA bundle and passwd files, and that the container really runs as uid 65532;
 #   2. with the real binary ($PGVIGIL_BINARY, else build/pgvigil; skipped when absent):
 #      `pgvigil --version`, `--check-config` with a config and an env URL, a bad config
-#      rejected, USER 65532 in the image, and the running server's uid seen from the host.
+#      rejected, USER 65532 in the image, and the server against a real PostgreSQL on loopback
+#      (tests/image/live.sh: --network=host, --read-only, /livez, /health, /metrics, uid 65532
+#      and RSS from the host's /proc, clean SIGTERM). The same runtime recipe as the
+#      Containerfile's final stage; tests/image/test_containerfile.sh builds that file itself.
 # Final line: "N passed, M failed, K skipped"; non-zero exit on failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,15 +18,19 @@ work="${PGVIGIL_IMAGE_TEST_DIR:-${repo}/build/image-test}"
 version="$(sed -n 's/^project(pgvigil VERSION \([0-9.]*\).*/\1/p' "${repo}/CMakeLists.txt")"
 
 passed=0 failed=0 skipped=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 skip() { skipped=$((skipped + 1)); echo "SKIP $1: $2"; }
+info() { echo "INFO $*"; }
 
+# shellcheck source=live.sh
+source "${here}/live.sh"
 containers=()
 cleanup() {
   if [[ -x "${work}/podman" ]]; then
     for c in "${containers[@]}"; do "${work}/podman" rm -f -t 0 "${c}" >/dev/null 2>&1; done
   fi
+  live_cleanup
   rm -rf "${work}"
 }
 trap cleanup EXIT
@@ -120,34 +127,8 @@ EOF
       fail "image USER is 65532" "${user}"
     fi
 
-    # The server itself, seen from the host: its process must not be root.
-    if cid="$(podman_ run -d --network=none -e PGVIGIL_DATABASE_URL="${url}" "${image}" \
-          --listen 127.0.0.1:9188 2>&1)"; then
-      containers+=("${cid}")
-      uid=""
-      for _ in $(seq 1 50); do
-        pid="$(podman_ inspect --format '{{.State.Pid}}' "${cid}" 2>/dev/null)"
-        if [[ -n "${pid}" && "${pid}" != 0 && -r "/proc/${pid}/status" ]]; then
-          uid="$(awk '/^Uid:/ { print $2 }' "/proc/${pid}/status")"
-          break
-        fi
-        sleep 0.1
-      done
-      if [[ "${uid}" == 65532 ]]; then
-        pass "running pgvigil has uid 65532"
-      else
-        fail "running pgvigil has uid 65532" "uid '${uid}'; logs: $(podman_ logs "${cid}" 2>&1 | tail -3)"
-      fi
-      podman_ stop -t 10 "${cid}" >/dev/null 2>&1
-      code="$(podman_ inspect --format '{{.State.ExitCode}}' "${cid}" 2>/dev/null)"
-      if [[ "${code}" == 0 ]]; then
-        pass "pgvigil stops cleanly on SIGTERM"
-      else
-        fail "pgvigil stops cleanly on SIGTERM" "exit code ${code}"
-      fi
-    else
-      fail "pgvigil server starts in the image" "${cid}"
-    fi
+    # The server itself, against a real PostgreSQL on loopback, read-only, as uid 65532.
+    live_pg_start && live_run "${image}"
   else
     fail "image built from ${binary}" "$(tail -5 "${work}/build.log")"
   fi
