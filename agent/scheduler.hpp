@@ -28,6 +28,7 @@ class Tracer;
 class NeonWatch;
 class OtlpExporter;
 struct Decision;
+struct OwnUsage;
 
 // Optional parts, owned by the composition root; null when off.
 struct SchedulerParts {
@@ -57,7 +58,7 @@ class Scheduler {
   // Runs the samplers that are due on `conn`, or on a connection of sampling_pool_ when set.
   void RunSamplers(Connection& conn);
   void RunSamplersOn(Connection& conn);
-  std::uint64_t OwnConnectsTotal() const;
+  OwnUsage OwnUsageNow() const;
   void TraceLongRunning(std::chrono::system_clock::time_point sampled_at);
   void Apply(const Decision& d);
   void ObserveProbe(const ProbeResult& r, bool count_failure);
