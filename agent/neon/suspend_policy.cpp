@@ -233,9 +233,13 @@ Decision SuspendPolicy::OnConnectResult(PolicyTime now, bool ok,
   if (state_ != PolicyState::kWaking) return Make();
   if (!ok) return Tick(now);
   last_foreign_ = now.steady;
-  // A connect to a compute the API already reported active is no cold start of ours.
+  // A connect to a compute the API already reported active or starting (somebody else woke it)
+  // is no cold start of ours: that wake is counted from the API's transitions.
   std::optional<std::chrono::nanoseconds> cold;
-  if (compute_state_at_wake_ != ComputeStateKind::kActive) cold = duration;
+  if (compute_state_at_wake_ != ComputeStateKind::kActive &&
+      compute_state_at_wake_ != ComputeStateKind::kInit) {
+    cold = duration;
+  }
   state_since_ = now.steady;
   state_ = PolicyState::kActive;
   reason_ = "compute awake; probing";
