@@ -29,7 +29,8 @@ constexpr auto kProbeInterval = 500ms;
 constexpr auto kSuspendAfter = 2s;    // pgvigil: neon.suspend_after
 constexpr auto kSuspendTimeout = 2s;  // Neon: suspend_timeout_seconds (scaled)
 
-std::string Config(const NeonSim& sim, const std::string& extra = "") {
+std::string Config(const NeonSim& sim, const std::string& extra = "",
+                   const std::string& statements_interval = "1s") {
   const NeonSimOptions& o = sim.options();
   return R"([database]
 url_env = "TEST_DB_URL"
@@ -51,7 +52,8 @@ listen = "127.0.0.1:{port}"
 level = "debug"
 
 [sampling]
-statements_interval = "1s"
+statements_interval = ")" +
+         statements_interval + R"("
 
 [neon]
 mode = "on"
@@ -283,6 +285,31 @@ TEST_CASE("neon acceptance: API 503 while idle: unknown with a reason, no wake, 
   CHECK(h["neon"]["compute"]["reason"].is_null());
   CHECK(agent.Metric("pgvigil_neon_compute_state{state=\"idle\"}").value_or(0) == 1);
   CHECK(sim.cold_starts() == 0);
+}
+
+TEST_CASE("neon: a last statements sample before pgvigil goes quiet", "[live][neon]") {
+  PgServer pg;
+  pg.Psql("CREATE DATABASE app");
+  pg.Psql("CREATE EXTENSION pg_stat_statements", "app");
+  NeonSim sim(pg, SimOptions());
+  const std::string app_query =
+      "psql -X -q '" + sim.Url("app") + "' -c 'SELECT pg_sleep(0.3) AS before_the_suspend'";
+  // Seen once before pgvigil starts: its baseline knows the statement (the differ reports growth
+  // of known statements; a statement first seen in a window only sets a baseline).
+  REQUIRE(RunCommand(app_query + " >/dev/null") == 0);
+  // Statements every hour: after the first (baseline) sample only the one before going quiet
+  // can report the app's work, which the compute's restart would otherwise erase.
+  AgentProcess agent(Config(sim, "", "1h"),
+                     {{"TEST_DB_URL", sim.Url("app")}, {"NEON_API_KEY", sim.options().api_key}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 15s));
+  REQUIRE(Eventually(
+      [&] { return Health(agent)["sampling"]["statements"]["last_success"].is_string(); }, 5s));
+  REQUIRE(RunCommand(app_query + " >/dev/null") == 0);
+  REQUIRE(sim.WaitForState("idle", 20s));
+  const std::string queries = agent.Get("/queries").body;
+  INFO(queries);
+  CHECK(queries.find("before_the_suspend") != std::string::npos);
 }
 
 // Figures for docs/benchmarks.md (hidden: run with `test_integration "[neon-bench]"`). Neon's
