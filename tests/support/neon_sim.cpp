@@ -495,7 +495,11 @@ void NeonSim::MonitorLoop() {
     if (monitor.generation != generation) monitor.Reset(generation);
     bool looked = false;
     if (monitor.conn || monitor.Connect(server_)) {
-      looked = monitor.Check();
+      try {
+        looked = monitor.Check();
+      } catch (const std::exception&) {  // a number that does not parse: look again
+        looked = false;
+      }
       if (!looked) monitor.Disconnect();  // reconnect on the next turn, as compute_ctl does
     }
 
