@@ -42,6 +42,8 @@ NeonWatch::NeonWatch(const Settings& settings, NeonTarget target, prometheus::Re
   status_.pooler = target_.pooler;
   status_.idle_policy = settings.neon.idle_policy;
   status_.api_configured = api_ != nullptr;
+  status_.api_poll_interval_seconds =
+      std::chrono::duration<double>(settings.neon.api_poll_interval).count();
   status_.hints = target_.warnings;
   if (!api_ && settings.neon.idle_policy == IdlePolicy::kAllowSuspend) {
     status_.hints.push_back("no Neon API access (set " + settings.neon.api_key_env +
@@ -58,7 +60,25 @@ bool NeonWatch::allow_suspend() const {
 Decision NeonWatch::Note(Decision d) {
   metrics_.SetPolicyState(d.state);
   if (d.cold_start) metrics_.RecordColdStart(*d.cold_start);
+  if (d.wake) {
+    metrics_.RecordWake(*d.wake);
+    LogInfo("neon compute woke up",
+            {{"by", d.wake->by},
+             {"cold_start_seconds_max",
+              std::to_string(std::chrono::duration<double>(d.wake->cold_start_upper).count())}});
+  }
+  if (d.compute_unknown) metrics_.SetComputeState(ComputeStateKind::kUnknown);
   std::lock_guard lock(mu_);
+  if (d.wake) {
+    ++(d.wake->by == "pgvigil" ? status_.wakes_by_pgvigil : status_.wakes_by_other);
+    status_.last_wake = d.wake;
+    status_.last_wake_at = std::chrono::system_clock::now();
+  }
+  if (d.compute_unknown) {
+    status_.compute_state = ComputeStateKind::kUnknown;
+    status_.compute_reason = d.reason;
+    status_.compute_hint = d.hint;
+  }
   if (status_.policy_state != d.state) {
     LogInfo("neon suspend policy",
             {{"state", std::string(PolicyStateName(d.state))}, {"reason", d.reason}});
@@ -87,6 +107,8 @@ Decision NeonWatch::Tick(PolicyTime now) {
     status_.last_api_outcome = r.Outcome();
     status_.last_api_error = r.error ? r.error->message : "";
     if (r.state) {
+      status_.compute_reason.clear();
+      status_.compute_hint.clear();
       status_.compute_state = r.state->state;
       status_.suspend_timeout_seconds = r.state->suspend_timeout_seconds;
       status_.last_active = r.state->last_active;
@@ -100,16 +122,16 @@ Decision NeonWatch::Tick(PolicyTime now) {
   return Note(policy_.OnApiError(now, *r.error));
 }
 
-Decision NeonWatch::AfterProbe(PolicyTime now, bool ok, Connection* conn,
-                               std::uint64_t own_connects, SteadyTime deadline) {
+Decision NeonWatch::AfterProbe(PolicyTime now, bool ok, Connection* conn, const OwnUsage& own,
+                               SteadyTime deadline) {
   bool foreign = false;
   std::string reason;
   if (ok && conn && allow_suspend()) {
-    auto v =
-        ProbeActivity(*conn, settings_.database.application_name, tracker_, own_connects, deadline);
+    auto v = ProbeActivity(*conn, settings_.database.application_name, tracker_, own, deadline);
     if (v.ok()) {
       foreign = v.value->foreign;
       reason = v.value->reason;
+      if (v.value->keeps_awake) reason += "; probing steadily";
     } else {
       // Unknown activity: assume somebody is there rather than let a compute sleep wrongly.
       foreign = true;

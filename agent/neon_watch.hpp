@@ -28,7 +28,8 @@ class NeonWatch {
   Decision Tick(PolicyTime now);
   Decision OnWakeRequest(PolicyTime now) { return Note(policy_.OnWakeRequest(now)); }
   // After a probe: measures foreign activity on `conn` (allow_suspend only) and tells the policy.
-  Decision AfterProbe(PolicyTime now, bool ok, Connection* conn, std::uint64_t own_connects,
+  // `own`: pgvigil's own connects and statement time on the databases Neon counts.
+  Decision AfterProbe(PolicyTime now, bool ok, Connection* conn, const OwnUsage& own,
                       SteadyTime deadline);
   Decision OnConnect(PolicyTime now, bool ok, std::chrono::nanoseconds duration);
   // An established session ended by the server with 57P01/57P02: counted, logged, and the

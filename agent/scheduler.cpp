@@ -93,8 +93,18 @@ void Scheduler::Apply(const Decision& d) {
   probing_ = d.probing;
   bool changed = false;
   const auto before = health_.state();
-  if (d.state == PolicyState::kIdle) {
-    if (health_.state() != DbState::kIdle) changed = health_.SetIdle(d.reason);
+  if (d.compute_unknown) {
+    // Not probing and the API fails: do not keep showing the last `up`.
+    if (health_.state() != DbState::kIdle || health_.reason() != d.reason) {
+      changed = health_.SetIdle(d.reason);
+    }
+  } else if (d.state == PolicyState::kIdle) {
+    if (health_.state() != DbState::kIdle || health_.reason() != d.reason) {
+      changed = health_.SetIdle(d.reason);
+    }
+  } else if (d.state == PolicyState::kGoingIdle && health_.state() == DbState::kIdle &&
+             health_.reason() != d.reason) {
+    changed = health_.SetIdle(d.reason);  // the API answers again: say what we know
   } else if (d.state == PolicyState::kWaking) {
     if (health_.state() != DbState::kWaking) changed = health_.SetWaking();
   }
@@ -318,8 +328,13 @@ void Scheduler::Cycle(bool probe_now) {
     }
     Decision d =
         parts_.neon->AfterProbe(now, r.ok, lease.ok() ? &lease.value->conn() : nullptr,
-                                OwnConnectsTotal(), SteadyClock::now() + settings_.probe.timeout);
+                                OwnUsageNow(), SteadyClock::now() + settings_.probe.timeout);
     count_failure = count_failure && d.count_failures;
+    if (lease.ok() && d.close_pool && r.ok) {
+      // pg_stat_statements empties when the compute restarts: take the last window now.
+      next_statements_ = SteadyClock::now();
+      RunSamplers(lease.value->conn());
+    }
     if (lease.ok() && d.close_pool) {
       pool_.Release(std::move(*lease.value));
       lease.value.reset();
@@ -346,10 +361,22 @@ void Scheduler::Cycle(bool probe_now) {
   }
 }
 
-// Every connection pgvigil opened: the activity check must not take the sampling pool's
-// sessions for an application's.
-std::uint64_t Scheduler::OwnConnectsTotal() const {
-  return pool_.Stats().opened_total + (sampling_pool_ ? sampling_pool_->Stats().opened_total : 0);
+// Every connection pgvigil opened to a database Neon counts, and the time its statements took
+// there: the activity check must not take pgvigil's own work (the sampling pool's included) for
+// an application's.
+OwnUsage Scheduler::OwnUsageNow() const {
+  OwnUsage own;
+  auto add = [&own](const Pool& pool, const ConnParams& params) {
+    if (NeonExcludedDatabase(params.Database())) return;
+    const PoolStats st = pool.Stats();
+    own.connects += st.opened_total;
+    own.exec_ms += st.exec_seconds_total * 1000.0;
+  };
+  add(pool_, settings_.database.conn);
+  if (sampling_pool_ && settings_.neon.sampling_conn) {
+    add(*sampling_pool_, *settings_.neon.sampling_conn);
+  }
+  return own;
 }
 
 void Scheduler::RunSamplers(Connection& conn) {

@@ -34,6 +34,7 @@ class ScopedSpan;
 class NeonWatch;
 class OtlpExporter;
 struct Decision;
+struct OwnUsage;
 
 // Optional parts, owned by the composition root; null when off.
 struct SchedulerParts {
@@ -68,7 +69,7 @@ class Scheduler {
   // Runs the samplers that are due on `conn`, or on a connection of sampling_pool_ when set.
   void RunSamplers(Connection& conn);
   void RunSamplersOn(Connection& conn);
-  std::uint64_t OwnConnectsTotal() const;
+  OwnUsage OwnUsageNow() const;
   void TraceLongRunning(const ScopedSpan& sampler,
                         std::chrono::system_clock::time_point sampled_at);
   void Apply(const Decision& d);

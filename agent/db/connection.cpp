@@ -140,6 +140,7 @@ struct Connection::Impl {
   bool broken = false;
   std::string statement_comment;  // appended to every statement while set
   const AbortSignal* abort = nullptr;
+  std::chrono::nanoseconds exec_time{0};
 
   // A FATAL message the server sent while the session sat idle (57P01 when an administrator or
   // Neon's suspend ends it): libpq hands it to the notice receiver, not to a query.
@@ -267,6 +268,13 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
 DbResult<QueryResult> Connection::Exec(const std::string& sql,
                                        const std::vector<std::string>& params,
                                        SteadyTime deadline) {
+  struct Meter {  // adds this call's duration to exec_time on every return path
+    Impl* impl;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~Meter() {
+      if (impl) impl->exec_time += std::chrono::steady_clock::now() - start;
+    }
+  } meter{impl_.get()};
   auto fail = [this](DbError e) {
     if (e.kind == ErrorKind::kTimeout || !impl_->conn ||
         PQstatus(impl_->conn.get()) == CONNECTION_BAD) {
@@ -424,6 +432,10 @@ void Connection::SetStatementComment(std::string comment) {
 
 void Connection::MarkBroken() {
   if (impl_) impl_->broken = true;
+}
+
+std::chrono::nanoseconds Connection::exec_time() const {
+  return impl_ ? impl_->exec_time : std::chrono::nanoseconds(0);
 }
 
 int Connection::backend_pid() const { return impl_ ? PQbackendPID(impl_->conn.get()) : 0; }

@@ -75,6 +75,11 @@ class Connection {
   void SetStatementComment(std::string comment);
   void MarkBroken();  // the owner decided to discard it (e.g. after a protocol surprise)
   int backend_pid() const;
+  // Client-side time spent in Exec since the connection opened (every statement, from send to
+  // the last result). It bounds this session's pg_stat_database.active_time from above: the
+  // server counts a statement as active only between receiving it and reporting idle, before
+  // ReadyForQuery. The Neon activity check subtracts it to tell its own work from an app's.
+  std::chrono::nanoseconds exec_time() const;
   int server_version() const;                     // PQserverVersion
   std::string parameter(const char* name) const;  // PQparameterStatus, "" when unknown
 

@@ -46,6 +46,7 @@ SteadyTime Pool::Now() const { return clock_ ? clock_() : RealNow(); }
 
 void Pool::Close(Slot& slot, const std::string& reason) {
   if (!slot.conn) return;
+  stats_.exec_seconds_total += std::chrono::duration<double>(slot.conn->exec_time()).count();
   slot.conn.reset();
   slot.busy = false;
   slot.close_on_release = false;
@@ -201,6 +202,7 @@ PoolStats Pool::Stats() const {
     if (!s.conn) continue;
     ++st.open;
     (s.busy ? st.busy : st.idle)++;
+    st.exec_seconds_total += std::chrono::duration<double>(s.conn->exec_time()).count();
   }
   st.waiting = 0;
   st.backing_off = last_connect_error_.has_value() && Now() < next_connect_allowed_;

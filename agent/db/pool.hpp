@@ -25,6 +25,8 @@ struct PoolStats {
   int busy = 0;     // checked out
   int waiting = 0;  // always 0: one thread uses the pool (kept for the /health shape)
   std::uint64_t opened_total = 0;
+  // Connection::exec_time summed over every connection this pool opened (open or closed).
+  double exec_seconds_total = 0;
   std::map<std::string, std::uint64_t> closed_total;  // reason: lifetime|idle|broken|shutdown
   std::map<std::string, std::uint64_t> connect_errors_total;  // ErrorKindName
   std::optional<std::string> last_connect_error;              // scrubbed message

@@ -397,12 +397,18 @@ PollPacer::Clock::time_point PollPacer::OnResult(Clock::time_point now, const Ap
   } else {
     ++consecutive_failures_;
     const ApiError& e = *result.error;
-    if (e.Transient()) {
-      // interval, 2x, 4x, ... capped at max_backoff (but never below the interval).
+    if (e.kind == ApiErrorKind::kRateLimited) {
+      // Neon asked us to slow down: interval, 2x, 4x, ... capped at max_backoff.
       int shift = std::min(consecutive_failures_ - 1, 16);
       Millis backoff(options_.interval.count() * (1LL << shift));
       delay = std::max(std::min(backoff, options_.max_backoff), options_.interval);
       if (e.retry_after) delay = std::max(delay, *e.retry_after);
+    } else if (e.Transient()) {
+      // 5xx, network, bad body: keep the normal pace, so an outage ends for us within about one
+      // interval of its end (a growing backoff would leave a sleeping compute's state unknown
+      // for minutes). A Retry-After is honoured up to max_backoff.
+      delay = options_.interval;
+      if (e.retry_after) delay = std::max(delay, std::min(*e.retry_after, options_.max_backoff));
     } else {
       delay = std::max(options_.interval, options_.misconfigured_interval);
     }

@@ -104,8 +104,10 @@ class NeonApi {
   size_t address_ = 0;  // which of its addresses answered last
 };
 
-// Spaces API polls: the configured interval while things work; exponential backoff (doubling,
-// capped at max_backoff) on 429/5xx/network errors, never earlier than Retry-After; a slow pace
+// Spaces API polls: the configured interval while things work and on 5xx/network errors (a
+// bounded pace: an outage is over for us within one interval of its end; Retry-After honoured up
+// to max_backoff); exponential backoff (doubling, capped at max_backoff) on 429, never earlier
+// than Retry-After; a slow pace
 // (misconfigured_interval) after 401/403/404; and a sliding one-minute window that never lets
 // more than max_per_minute requests through. Neon allows 700 req/min per account (shared by
 // everything using the key), so one agent defaults to a small share.

@@ -47,6 +47,31 @@ NeonMetrics::NeonMetrics(prometheus::Registry& registry) {
                "or restarting); expected, not counted as probe failures")
            .Register(registry)
            .Add({});
+  auto& wakes = prometheus::BuildCounter()
+                    .Name("pgvigil_neon_wakes_total")
+                    .Help(
+                        "Wakes of the Neon compute pgvigil saw: by=\"pgvigil\" when its own "
+                        "connect woke it, by=\"other\" when the API showed a wake it did not cause")
+                    .Register(registry);
+  wakes_by_pgvigil_ = &wakes.Add({{"by", "pgvigil"}});
+  wakes_by_other_ = &wakes.Add({{"by", "other"}});
+  observed_cold_start_ =
+      &prometheus::BuildHistogram()
+           .Name("pgvigil_neon_observed_cold_start_seconds")
+           .Help(
+               "Cold starts of wakes by others, upper bound from the Neon API polls around the "
+               "wake (last poll seeing idle to first seeing active; precision one poll interval)")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 20, 30, 60, 120});
+}
+
+void NeonMetrics::RecordWake(const WakeObservation& wake) {
+  if (wake.by == "pgvigil") {
+    wakes_by_pgvigil_->Increment();
+  } else {
+    wakes_by_other_->Increment();
+    observed_cold_start_->Observe(std::chrono::duration<double>(wake.cold_start_upper).count());
+  }
 }
 
 void NeonMetrics::SetComputeState(ComputeStateKind state) {
@@ -83,7 +108,21 @@ std::string NeonStatusJson(const NeonStatus& s) {
   j["compute"] = {{"state", std::string(ComputeStateName(s.compute_state))},
                   {"suspend_timeout_seconds",
                    s.suspend_timeout_seconds ? json(*s.suspend_timeout_seconds) : json(nullptr)},
-                  {"last_active", opt_time(s.last_active)}};
+                  {"last_active", opt_time(s.last_active)},
+                  {"reason", s.compute_reason.empty() ? json(nullptr) : json(s.compute_reason)},
+                  {"hint", s.compute_hint.empty() ? json(nullptr) : json(s.compute_hint)}};
+  json last_wake = nullptr;
+  if (s.last_wake) {
+    auto secs = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
+    last_wake = {
+        {"by", s.last_wake->by},
+        {"at", opt_time(s.last_wake_at)},
+        {"cold_start_seconds_min", secs(s.last_wake->cold_start_lower)},
+        {"cold_start_seconds_max", secs(s.last_wake->cold_start_upper)},
+        {"resolution_seconds", s.last_wake->by == "pgvigil" ? 0.0 : s.api_poll_interval_seconds}};
+  }
+  j["wakes"] = {
+      {"by_pgvigil", s.wakes_by_pgvigil}, {"by_other", s.wakes_by_other}, {"last", last_wake}};
   j["api"] = {
       {"configured", s.api_configured},
       {"last_outcome", s.last_api_outcome.empty() ? json(nullptr) : json(s.last_api_outcome)},

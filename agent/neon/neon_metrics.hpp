@@ -8,6 +8,10 @@
 //   pgvigil_suspend_policy_state{state}      gauge one-hot: active|going_idle|idle|waking
 //   pgvigil_neon_sessions_terminated_total   counter sessions the server ended (57P01/57P02):
 //                                            expected on suspend/restart, not probe failures
+//   pgvigil_neon_wakes_total{by}             counter wakes the API showed: by="pgvigil" (our
+//                                            own connect woke it) | "other" (an app did)
+//   pgvigil_neon_observed_cold_start_seconds histogram, wakes by="other": upper bound from the
+//                                            API polls around the wake (poll resolution)
 // NeonStatus / NeonStatusJson: the "neon" section of /health (JSON text for Snapshot::neon_json).
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -35,6 +39,7 @@ class NeonMetrics {
   void RecordColdStart(std::chrono::nanoseconds duration);
   void RecordApiRequest(const ApiResult& result);  // outcome label = result.Outcome()
   void RecordSessionTerminated() { sessions_terminated_->Increment(); }
+  void RecordWake(const WakeObservation& wake);
 
  private:
   std::map<ComputeStateKind, prometheus::Gauge*> compute_state_;
@@ -43,6 +48,9 @@ class NeonMetrics {
   prometheus::Histogram* cold_start_duration_;
   prometheus::Family<prometheus::Counter>* api_requests_;
   prometheus::Counter* sessions_terminated_;
+  prometheus::Counter* wakes_by_pgvigil_;
+  prometheus::Counter* wakes_by_other_;
+  prometheus::Histogram* observed_cold_start_;
 };
 
 struct NeonStatus {
@@ -62,7 +70,14 @@ struct NeonStatus {
   std::string last_api_error;    // the error's message (already key-free)
   std::optional<double> last_cold_start_seconds;
   std::uint64_t cold_starts = 0;
-  std::vector<std::string> hints;  // e.g. the -pooler sampling hint, TLS/endpoint warnings
+  std::string compute_reason;  // set while the state is unknown
+  std::string compute_hint;
+  std::uint64_t wakes_by_pgvigil = 0;
+  std::uint64_t wakes_by_other = 0;
+  std::optional<WakeObservation> last_wake;
+  std::optional<SystemTime> last_wake_at;
+  double api_poll_interval_seconds = 0;  // the resolution of wakes by "other"
+  std::vector<std::string> hints;        // e.g. the -pooler sampling hint, TLS/endpoint warnings
 };
 
 // {"mode":"on"|"off","endpoint_id":...,"project_id":...,"pooler":bool,"idle_policy":...,

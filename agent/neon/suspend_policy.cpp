@@ -47,6 +47,15 @@ Decision SuspendPolicy::Make(bool probe_now, bool close_pool,
   }
   d.cold_start = cold_start;
   d.reason = reason_;
+  if (api_trouble_ && !d.probing) {
+    d.compute_unknown = true;
+    d.reason = "compute state unknown: the Neon API failed (" + *api_trouble_ +
+               "); pgvigil does not connect to find out and polls the API again every " +
+               FormatDuration(options_.api_poll_interval);
+    d.hint =
+        "check neon.api_url and the network path to it (and status.neon.tech); POST /wake "
+        "connects on purpose";
+  }
   return d;
 }
 
@@ -111,6 +120,39 @@ Decision SuspendPolicy::OnProbe(PolicyTime now, bool ok, bool foreign_activity,
 Decision SuspendPolicy::OnApiState(PolicyTime now, const ComputeState& cs) {
   last_api_poll_ = now.steady;
   api_broken_ = false;
+  api_trouble_.reset();
+  // Wakes, from what the API shows between polls.
+  std::optional<WakeObservation> wake;
+  if (cs.state == ComputeStateKind::kIdle) {
+    last_idle_seen_ = now.steady;
+    first_init_seen_.reset();
+    last_init_seen_.reset();
+    own_wake_unconfirmed_ = false;
+  } else if (cs.state == ComputeStateKind::kInit) {
+    if (!first_init_seen_) first_init_seen_ = now.steady;
+    last_init_seen_ = now.steady;
+  } else if (cs.state == ComputeStateKind::kActive && last_idle_seen_ &&
+             (last_api_state_ == ComputeStateKind::kIdle ||
+              last_api_state_ == ComputeStateKind::kInit)) {
+    if (!own_wake_unconfirmed_) {
+      WakeObservation w;
+      w.by = "other";
+      w.cold_start_upper = now.steady - *last_idle_seen_;
+      if (first_init_seen_) w.cold_start_lower = *last_init_seen_ - *first_init_seen_;
+      wake = w;
+    }
+    own_wake_unconfirmed_ = false;
+    last_idle_seen_.reset();
+    first_init_seen_.reset();
+    last_init_seen_.reset();
+  }
+  last_api_state_ = cs.state;
+  Decision d = OnApiStateInner(now, cs);
+  d.wake = wake;
+  return d;
+}
+
+Decision SuspendPolicy::OnApiStateInner(PolicyTime now, const ComputeState& cs) {
   compute_state_ = cs.state;
   never_suspends_ = cs.suspend_timeout_seconds && *cs.suspend_timeout_seconds < 0;
   if (options_.idle_policy == IdlePolicy::kKeepAwake) return Make();
@@ -153,6 +195,11 @@ Decision SuspendPolicy::OnApiState(PolicyTime now, const ComputeState& cs) {
 
 Decision SuspendPolicy::OnApiError(PolicyTime now, const ApiError& error) {
   last_api_poll_ = now.steady;
+  if (state_ == PolicyState::kGoingIdle || state_ == PolicyState::kIdle) {
+    api_trouble_ = std::string(ApiErrorKindName(error.kind)) +
+                   (error.http_status ? " " + std::to_string(error.http_status) : "");
+    compute_state_ = ComputeStateKind::kUnknown;
+  }
   if (error.Transient()) return Make();
   api_broken_ = true;
   if (options_.idle_policy == IdlePolicy::kAllowSuspend && state_ == PolicyState::kGoingIdle) {
@@ -186,13 +233,22 @@ Decision SuspendPolicy::OnConnectResult(PolicyTime now, bool ok,
   if (state_ != PolicyState::kWaking) return Make();
   if (!ok) return Tick(now);
   last_foreign_ = now.steady;
-  // A connect to a compute the API already reported active is no cold start of ours.
+  // A connect to a compute the API already reported active or starting (somebody else woke it)
+  // is no cold start of ours: that wake is counted from the API's transitions.
   std::optional<std::chrono::nanoseconds> cold;
-  if (compute_state_at_wake_ != ComputeStateKind::kActive) cold = duration;
+  if (compute_state_at_wake_ != ComputeStateKind::kActive &&
+      compute_state_at_wake_ != ComputeStateKind::kInit) {
+    cold = duration;
+  }
   state_since_ = now.steady;
   state_ = PolicyState::kActive;
   reason_ = "compute awake; probing";
-  return Make(false, false, cold);
+  Decision d = Make(false, false, cold);
+  if (cold) {
+    d.wake = WakeObservation{"pgvigil", *cold, *cold};
+    own_wake_unconfirmed_ = true;  // the API will show this wake too: count it once
+  }
+  return d;
 }
 
 Decision SuspendPolicy::OnSessionTerminated(PolicyTime now, std::string_view detail) {

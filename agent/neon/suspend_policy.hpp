@@ -23,6 +23,12 @@
 //              waking (keep_awake); not a failure either way.
 // keep_awake: always active. The Neon API is polled (when configured) in every state, for
 // /health and metrics; API calls never wake a compute.
+// API trouble while not probing (going_idle, idle): the compute's state is unknown; the Decision
+// says so (compute_unknown, with a reason and a hint) until the API answers again. pgvigil never
+// connects to find out.
+// Wakes: every wake the API shows (idle -> init/active) is reported once in Decision::wake:
+// by "pgvigil" when pgvigil's own connect found the compute asleep (cold start measured on that
+// connect), by "other" otherwise, with the cold start bounded by the API polls around it.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -61,6 +67,15 @@ struct SuspendPolicyOptions {
   static SuspendPolicyOptions From(const NeonSettings& s, bool api_available);
 };
 
+// A wake of the compute seen by pgvigil.
+struct WakeObservation {
+  std::string by;  // "pgvigil" | "other"
+  // For "other": bounds of the cold start from API polls. lower = how long `init` was seen
+  // (0 when never), upper = first poll seeing it awake minus the last poll seeing it idle.
+  std::chrono::nanoseconds cold_start_lower{0};
+  std::chrono::nanoseconds cold_start_upper{0};
+};
+
 struct Decision {
   PolicyState state = PolicyState::kActive;
   bool probing = true;         // run SQL probes (and sampling) at the normal interval
@@ -71,7 +86,10 @@ struct Decision {
   // nullopt = no API.
   std::optional<std::chrono::steady_clock::time_point> next_api_poll;
   std::optional<std::chrono::nanoseconds> cold_start;  // one-shot: a measured cold start
-  std::string reason;  // why we are in this state, for /health and logs
+  std::optional<WakeObservation> wake;                 // one-shot: a wake, counted once
+  bool compute_unknown = false;  // not probing and the API fails: nobody knows the state
+  std::string reason;            // why we are in this state, for /health and logs
+  std::string hint;              // what to do about it ("" when nothing)
 };
 
 class SuspendPolicy {
@@ -112,6 +130,7 @@ class SuspendPolicy {
   Decision Enter(PolicyState next, std::string reason, PolicyTime now, bool probe_now = false,
                  bool close_pool = false);
   Decision StopProbing(PolicyTime now, std::string quiet);
+  Decision OnApiStateInner(PolicyTime now, const ComputeState& state);
 
   SuspendPolicyOptions options_;
   PolicyState state_ = PolicyState::kActive;
@@ -125,6 +144,13 @@ class SuspendPolicy {
   bool never_suspends_ = false;  // API: suspend_timeout_seconds = -1
   std::optional<Steady> last_api_poll_;
   std::optional<Steady> last_wake_check_;
+  std::optional<std::string> api_trouble_;  // the failing API's error while not probing
+  // Wake bookkeeping from successive API answers.
+  ComputeStateKind last_api_state_ = ComputeStateKind::kUnknown;
+  std::optional<Steady> last_idle_seen_;
+  std::optional<Steady> first_init_seen_;
+  std::optional<Steady> last_init_seen_;
+  bool own_wake_unconfirmed_ = false;  // pgvigil woke it; the API has not shown it awake yet
 };
 
 }  // namespace pgvigil

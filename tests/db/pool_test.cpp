@@ -42,8 +42,10 @@ TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db]
   CHECK(a.value->info().new_connection);
   CHECK(a.value->info().connect_duration > 0ns);
   int pid = a.value->conn().backend_pid();
-  CHECK(a.value->conn().Exec("SELECT 1", Deadline()).ok());
+  CHECK(a.value->conn().Exec("SELECT pg_sleep(0.05)", Deadline()).ok());
+  CHECK(a.value->conn().exec_time() >= 50ms);  // client-side statement time
   PoolStats st = pool.Stats();
+  CHECK(st.exec_seconds_total >= 0.05);
   CHECK(st.max_size == 2);
   CHECK(st.open == 1);
   CHECK(st.busy == 1);
@@ -74,6 +76,7 @@ TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db]
   st = pool.Stats();
   CHECK(st.open == 0);
   CHECK(st.closed_total["shutdown"] == 2);
+  CHECK(st.exec_seconds_total >= 0.05);  // closed connections keep counting
 }
 
 TEST_CASE("Pool: a terminated backend is discarded and replaced [live]", "[db][pool][live]") {

@@ -314,7 +314,7 @@ TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app w
           "[live][neon]") {
   PgServer pg;
   NeonSimOptions sim_options;
-  sim_options.suspend_after = 1500ms;
+  sim_options.suspend_timeout = 1500ms;
   sim_options.cold_start_delay = 300ms;
   NeonSim sim(pg, sim_options);
   const std::string neon = NeonApiSection(sim, "suspend_after = \"1s\"\n");
@@ -353,7 +353,7 @@ TEST_CASE("neon allow_suspend: the compute sleeps, pgvigil stays away, the app w
 TEST_CASE("neon keep_awake: probing keeps the compute awake", "[live][neon]") {
   PgServer pg;
   NeonSimOptions sim_options;
-  sim_options.suspend_after = 1500ms;
+  sim_options.suspend_timeout = 1500ms;
   NeonSim sim(pg, sim_options);
   AgentProcess agent(Config("[neon]\nmode = \"on\"\nallow_insecure_tls = true\nidle_policy = "
                             "\"keep_awake\"\n[sampling]\nenabled = false\n"),
@@ -368,7 +368,7 @@ TEST_CASE("neon keep_awake: probing keeps the compute awake", "[live][neon]") {
 TEST_CASE("neon: 57P01 on pgvigil's session is expected, not a failure", "[live][neon]") {
   PgServer pg;
   NeonSimOptions sim_options;
-  sim_options.suspend_after = 0ms;
+  sim_options.suspend_timeout = 0ms;
   NeonSim sim(pg, sim_options);
   auto terminate = [&] {
     pg.Psql(
@@ -419,7 +419,7 @@ TEST_CASE("neon: a cold start longer than connect_timeout succeeds within wake_t
           "[live][neon]") {
   PgServer pg;
   NeonSimOptions sim_options;
-  sim_options.suspend_after = 1000ms;
+  sim_options.suspend_timeout = 1000ms;
   sim_options.cold_start_delay = 4500ms;  // longer than connect_timeout = 3s
   NeonSim sim(pg, sim_options);
   const std::string neon = NeonApiSection(sim, "suspend_after = \"1s\"\nwake_timeout = \"10s\"\n");
@@ -443,7 +443,7 @@ TEST_CASE("neon: a cold start longer than connect_timeout succeeds within wake_t
 TEST_CASE("neon: a wrong API key is reported and nothing crashes", "[live][neon]") {
   PgServer pg;
   NeonSimOptions sim_options;
-  sim_options.suspend_after = 0ms;
+  sim_options.suspend_timeout = 0ms;
   NeonSim sim(pg, sim_options);
   const std::string neon = NeonApiSection(sim);
   AgentProcess agent(Config(neon), {{"TEST_DB_URL", sim.Url()}, {"NEON_API_KEY", "wrong-key-xyz"}});

@@ -161,13 +161,24 @@ TEST_CASE("PollPacer: interval, backoff, Retry-After, slow pace, window cap", "[
     PollPacer p(o);
     CHECK(p.OnResult(t0, ok) == t0 + 10s);
   }
-  SECTION("transient failures back off exponentially up to the cap, ok resets") {
+  SECTION("5xx/network failures keep the interval (bounded pace), Retry-After up to the cap") {
     PollPacer p(o);
-    CHECK(p.OnResult(t0, err(ApiErrorKind::kServer)) == t0 + 10s);
-    CHECK(p.OnResult(t0, err(ApiErrorKind::kNetwork)) == t0 + 20s);
-    CHECK(p.OnResult(t0, err(ApiErrorKind::kServer)) == t0 + 40s);
-    CHECK(p.OnResult(t0, err(ApiErrorKind::kServer)) == t0 + 60s);
-    for (int i = 0; i < 40; ++i) CHECK(p.OnResult(t0, err(ApiErrorKind::kServer)) <= t0 + 60s);
+    for (int i = 0; i < 40; ++i) {
+      CHECK(p.OnResult(t0, err(i % 2 ? ApiErrorKind::kServer : ApiErrorKind::kNetwork)) ==
+            t0 + 10s);
+    }
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kServer, Millis(30'000))) == t0 + 30s);
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kServer, Millis(3'600'000))) == t0 + 60s);
+    CHECK(p.OnResult(t0 + 1h, ok) == t0 + 1h + 10s);
+    CHECK(p.consecutive_failures() == 0);
+  }
+  SECTION("429 backs off exponentially up to the cap, ok resets") {
+    PollPacer p(o);
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kRateLimited)) == t0 + 10s);
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kRateLimited)) == t0 + 20s);
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kRateLimited)) == t0 + 40s);
+    CHECK(p.OnResult(t0, err(ApiErrorKind::kRateLimited)) == t0 + 60s);
+    for (int i = 0; i < 40; ++i) CHECK(p.OnResult(t0, err(ApiErrorKind::kRateLimited)) <= t0 + 60s);
     CHECK(p.consecutive_failures() == 44);
     CHECK(p.OnResult(t0 + 1h, ok) == t0 + 1h + 10s);
     CHECK(p.consecutive_failures() == 0);

@@ -41,62 +41,122 @@ ComputeStateKind ApiState(const test::NeonSim& sim) {
   return r.state->state;
 }
 
-TEST_CASE("neon sim: suspends when idle, a client connection wakes it after the cold start",
+// A database other than `postgres`: Neon's rule counts its pg_stat_database activity.
+void CreateAppDb(test::PgServer& server) { server.Psql("CREATE DATABASE app"); }
+
+TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57P01",
           "[neon][live][sim]") {
   test::PgServer server;
+  CreateAppDb(server);
   test::NeonSimOptions o;
-  o.suspend_after = 1000ms;
-  o.cold_start_delay = 700ms;
+  o.suspend_timeout = 1500ms;
+  o.monitor_interval = 100ms;
+  o.cold_start_delay = 600ms;
   test::NeonSim sim(server, o);
   REQUIRE(sim.compute_state() == "active");
   CHECK(ApiState(sim) == ComputeStateKind::kActive);
 
-  {
-    auto c = Connection::Open(Params(sim.Url()), Clock::now() + 5s);
-    REQUIRE(c.ok());
-    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
-    // An open connection keeps the compute awake however long it sits there.
-    std::this_thread::sleep_for(1500ms);
-    CHECK(sim.compute_state() == "active");
-    CHECK(sim.open_connections() == 1);
-    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+  auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+  REQUIRE(c.ok());
+  REQUIRE(c.value->Exec("SELECT 12345 AS marker", Clock::now() + 5s).ok());
+  for (int i = 0; i < 3; ++i) {  // a few more sessions, so the counter has something to lose
+    auto extra = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+    REQUIRE(extra.ok());
   }
-  auto closed_at = Clock::now();
-  REQUIRE(sim.WaitForState("idle", 5s));
-  CHECK(Clock::now() - closed_at >= 900ms);
+  const auto last_query = Clock::now();
+  REQUIRE(sim.WaitForState("idle", 10s));
+  const auto slept_after = Clock::now() - last_query;
+  CHECK(slept_after >= 1400ms);
+  CHECK(slept_after <= 1500ms + 3s);  // suspend_timeout + stats flush + monitor looks
   CHECK_FALSE(server.running());
   CHECK(sim.suspends() == 1);
   CHECK(ApiState(sim) == ComputeStateKind::kIdle);
-  const auto accepted = sim.connections_accepted();
-  std::this_thread::sleep_for(300ms);
-  CHECK(sim.connections_accepted() == accepted);  // nobody touched it while asleep
 
+  // The idle session was ended by the fast shutdown, as Neon's suspend ends it.
+  auto after = c.value->Exec("SELECT 1", Clock::now() + 5s);
+  REQUIRE(after.error);
+  CHECK(after.error->kind == ErrorKind::kAdminShutdown);
+  CHECK(after.error->sqlstate == "57P01");
+
+  // A wrong password is refused by the proxy and wakes nothing.
+  auto bad = Params(sim.Url("app"));
+  bad.Set("password", "not-the-password");
+  auto refused = Connection::Open(bad, Clock::now() + 5s);
+  REQUIRE(refused.error);
+  CHECK(refused.error->kind == ErrorKind::kAuth);
+  CHECK(sim.auth_failures() == 1);
+  std::this_thread::sleep_for(300ms);
+  CHECK(sim.compute_state() == "idle");
+  CHECK(sim.cold_starts() == 0);
+
+  // The right one wakes it, after the cold start, with empty statistics.
   auto begin = Clock::now();
-  auto c = Connection::Open(Params(sim.Url()), Clock::now() + 15s);
+  auto woke = Connection::Open(Params(sim.Url("app")), Clock::now() + 15s);
   auto took = Clock::now() - begin;
-  REQUIRE(c.ok());
-  CHECK(took >= 700ms);
-  REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+  REQUIRE(woke.ok());
+  CHECK(took >= 600ms);
   CHECK(sim.compute_state() == "active");
   CHECK(sim.cold_starts() == 1);
+  CHECK(sim.wakes_by("neon_sim_test") == 1);
   REQUIRE(sim.last_cold_start());
-  CHECK(*sim.last_cold_start() >= 700ms);
-  CHECK(*sim.last_cold_start() <= std::chrono::duration_cast<std::chrono::milliseconds>(took));
-  CHECK(sim.connections_accepted() == accepted + 1);
-  CHECK(ApiState(sim) == ComputeStateKind::kActive);
+  CHECK(*sim.last_cold_start() >= 600ms);
+  // Only this session since the start; the marker statement is gone.
+  CHECK(server.Psql("SELECT sessions FROM pg_stat_database WHERE datname = 'app'") == "1");
+  CHECK(server.Psql("SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%marker%' "
+                    "AND query NOT LIKE '%pg_stat_statements%'") == "0");
+  auto ops = sim.transitions();
+  REQUIRE(ops.size() == 2);
+  CHECK(ops[0].action == "suspend_compute");
+  CHECK(ops[0].cause == "suspend_timeout");
+  CHECK(ops[1].action == "start_compute");
+  CHECK_THAT(ops[1].cause, Catch::Contains("application=neon_sim_test"));
+}
+
+TEST_CASE("neon sim: the activity rule (cloud_admin agent, idle in transaction, queries)",
+          "[neon][live][sim]") {
+  test::PgServer server;
+  CreateAppDb(server);
+  test::NeonSimOptions o;
+  o.suspend_timeout = 1500ms;
+  o.monitor_interval = 100ms;
+  o.agent_interval = 300ms;  // Neon's own exporter, as cloud_admin on `postgres`
+  test::NeonSim sim(server, o);
+
+  auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+  REQUIRE(c.ok());
+  // Idle in transaction counts as activity, however long it lasts.
+  REQUIRE(c.value->Exec("BEGIN", Clock::now() + 5s).ok());
+  std::this_thread::sleep_for(3s);
+  CHECK(sim.compute_state() == "active");
+  REQUIRE(c.value->Exec("COMMIT", Clock::now() + 5s).ok());
+  // Queries every 500 ms keep it awake.
+  auto quiet_since = Clock::now();
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(500ms);
+    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+    quiet_since = Clock::now();
+  }
+  CHECK(sim.compute_state() == "active");
+  CHECK(sim.suspends() == 0);
+  // Then only the internal agent: it suspends anyway, with our idle session still open.
+  REQUIRE(sim.WaitForState("idle", 10s));
+  CHECK(Clock::now() - quiet_since >= 1400ms);
+  CHECK(sim.agent_scrapes() >= 3);
+  const auto api_last_active = sim.last_active();
+  CHECK(std::chrono::system_clock::now() - api_last_active >= 1400ms);
 }
 
 TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
   test::PgServer server;
   test::NeonSimOptions o;
-  o.suspend_after = 0ms;  // only SuspendNow()
+  o.suspend_timeout = 0ms;  // only SuspendNow()
   o.cold_start_delay = 1500ms;
   test::NeonSim sim(server, o);
 
   auto r = NeonApi(ApiOptions(sim)).GetEndpoint();
   REQUIRE(r.ok());
   CHECK(r.state->state == ComputeStateKind::kActive);
-  CHECK(r.state->suspend_timeout_seconds == 0);
+  CHECK(r.state->suspend_timeout_seconds == -1);  // never suspends on its own
   REQUIRE(r.state->last_active);
   CHECK(std::chrono::abs(*r.state->last_active - std::chrono::system_clock::now()) < 10s);
   CHECK(sim.api_requests() == 1);
@@ -184,7 +244,7 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
 TEST_CASE("neon sim: Neon's proxy errors reach libpq and are classified", "[neon][live][sim]") {
   test::PgServer server;
   test::NeonSimOptions o;
-  o.suspend_after = 0ms;
+  o.suspend_timeout = 0ms;
   test::NeonSim sim(server, o);
   struct Case {
     const char* text;

@@ -146,7 +146,7 @@ TEST_CASE("an endpoint that never suspends is probed continuously", "[neon][poli
   CHECK(QuietProbes(p, 80, 600).state == PolicyState::kActive);
 }
 
-TEST_CASE("idle -> waking on an idle->active/init transition, cold start measured",
+TEST_CASE("idle -> waking on an idle->active/init transition: the app woke it, not pgvigil",
           "[neon][policy]") {
   for (auto woke : {kActive, kInit}) {
     SuspendPolicy p(Opts(), T(0));
@@ -163,11 +163,14 @@ TEST_CASE("idle -> waking on an idle->active/init transition, cold start measure
     d = p.OnConnectResult(T(361.5), true, 1500ms);
     CHECK(d.state == PolicyState::kActive);
     CHECK(d.count_failures);
-    if (woke == kActive) {
-      CHECK_FALSE(d.cold_start);  // the app had already woken it: our connect was warm
-    } else {
-      REQUIRE(d.cold_start);
-      CHECK(*d.cold_start == 1500ms);
+    // The app woke it (the API showed it awake or starting first): not pgvigil's cold start
+    // nor its wake; the wake is counted by="other" from the API's transitions.
+    CHECK_FALSE(d.cold_start);
+    CHECK_FALSE(d.wake);
+    if (woke == kInit) {
+      d = p.OnApiState(T(390), Api(kActive, 385));
+      REQUIRE(d.wake);
+      CHECK(d.wake->by == "other");
     }
     CHECK_FALSE(p.Current().cold_start);  // one-shot
   }
@@ -372,6 +375,58 @@ TEST_CASE("a session ended with 57P01 is expected: no failure, no wake-up", "[ne
     CHECK(d.state == PolicyState::kActive);
     CHECK(d.count_failures);
   }
+}
+
+TEST_CASE("API trouble while not probing: state unknown with a reason, never a wake",
+          "[neon][policy]") {
+  SuspendPolicy p(Opts(), T(0));
+  p.OnApiState(T(0), Api(kActive, 0));
+  auto d = QuietProbes(p, 10, 60);
+  REQUIRE(d.state == PolicyState::kGoingIdle);
+  CHECK_FALSE(d.compute_unknown);
+  d = p.OnApiError(T(90), ApiError{ApiErrorKind::kServer, 503, std::nullopt, "x"});
+  CHECK(d.compute_unknown);
+  CHECK_FALSE(d.probing);
+  CHECK_FALSE(d.probe_now);
+  CHECK_THAT(d.reason, Catch::Contains("unknown") && Catch::Contains("server 503"));
+  CHECK_FALSE(d.hint.empty());
+  CHECK(p.last_compute_state() == ComputeStateKind::kUnknown);
+  CHECK(p.Tick(T(500)).compute_unknown);  // stays unknown, still not probing
+  CHECK_FALSE(p.Tick(T(500)).probing);
+  d = p.OnApiState(T(510), Api(kIdle, 60));
+  CHECK_FALSE(d.compute_unknown);
+  CHECK(d.state == PolicyState::kIdle);
+  // While probing, an API error says nothing about the compute (the probes do).
+  SuspendPolicy q(Opts(), T(0));
+  CHECK_FALSE(
+      q.OnApiError(T(1), ApiError{ApiErrorKind::kNetwork, 0, std::nullopt, "x"}).compute_unknown);
+}
+
+TEST_CASE("wakes are counted once: by other from API transitions, by pgvigil on its connect",
+          "[neon][policy]") {
+  SuspendPolicy p(Opts(), T(0));
+  p.OnApiState(T(0), Api(kActive, 0));
+  QuietProbes(p, 10, 60);
+  REQUIRE(p.OnApiState(T(90), Api(kIdle, 60)).state == PolicyState::kIdle);
+  CHECK_FALSE(p.OnApiState(T(120), Api(kIdle, 60)).wake);
+  // An app wakes it: init seen once, then active.
+  CHECK_FALSE(p.OnApiState(T(150), Api(kInit, 60)).wake);
+  auto d = p.OnApiState(T(180), Api(kActive, 175));
+  REQUIRE(d.wake);
+  CHECK(d.wake->by == "other");
+  CHECK(d.wake->cold_start_upper == 60s);  // last idle poll (120) -> first active poll (180)
+  CHECK(d.wake->cold_start_lower == 0s);
+  CHECK_FALSE(p.OnApiState(T(210), Api(kActive, 205)).wake);
+  // pgvigil's own wake (POST /wake) is counted at its connect, not again from the API.
+  p.OnProbe(T(215), true, false);
+  QuietProbes(p, 220, 290);
+  REQUIRE(p.OnApiState(T(300), Api(kIdle, 280)).state == PolicyState::kIdle);
+  p.OnWakeRequest(T(310));
+  d = p.OnConnectResult(T(311), true, 900ms);
+  REQUIRE(d.wake);
+  CHECK(d.wake->by == "pgvigil");
+  REQUIRE(d.cold_start);
+  CHECK_FALSE(p.OnApiState(T(330), Api(kActive, 311)).wake);
 }
 
 }  // namespace

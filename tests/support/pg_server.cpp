@@ -530,12 +530,14 @@ std::string PgServer::Psql(const std::string& sql, const std::string& dbname) co
 
 // ---------------------------------------------------------------------------------------------
 
-PgBouncer::PgBouncer(const PgServer& backend) {
+PgBouncer::PgBouncer(const PgServer& backend) : PgBouncer(backend.port()) {}
+
+PgBouncer::PgBouncer(int backend_port) {
   dir_ = MakeTempDir("pgvigil-bouncer");
   port_ = FreeTcpPort();
   std::string ini;
   ini += "[databases]\n";
-  ini += "* = host=127.0.0.1 port=" + std::to_string(backend.port()) + "\n";
+  ini += "* = host=127.0.0.1 port=" + std::to_string(backend_port) + "\n";
   ini += "[pgbouncer]\n";
   ini += "listen_addr = 127.0.0.1\n";
   ini += "listen_port = " + std::to_string(port_) + "\n";

@@ -57,6 +57,8 @@ class PgServer {
 class PgBouncer {
  public:
   explicit PgBouncer(const PgServer& backend);  // starts it; waits until it accepts
+  // In front of any loopback server speaking the protocol (e.g. a NeonSim's proxy port).
+  explicit PgBouncer(int backend_port);
   ~PgBouncer();
   int port() const { return port_; }
   std::string Url(const std::string& dbname = "postgres") const;
