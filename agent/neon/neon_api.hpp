@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config/duration.hpp"
+#include "util/time_format.hpp"  // ParseRfc3339
 
 namespace pgvigil {
 
@@ -70,7 +71,6 @@ struct NeonApiOptions {
 };
 
 // Parses an RFC 3339 timestamp ("2024-05-01T12:00:00Z", fractions, "+02:00" offsets).
-std::optional<SystemTime> ParseRfc3339(std::string_view text);
 std::string FormatRfc3339(SystemTime t);  // UTC, "Z", millisecond precision
 // Retry-After: delta-seconds or an HTTP-date (relative to `now`).
 std::optional<Millis> ParseRetryAfter(std::string_view value, SystemTime now);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <ctime>
 #include <unordered_map>
 
 #include "util/time_format.hpp"
@@ -30,17 +29,6 @@ void Accumulate(StatementCounters& sum, const StatementCounters& d) {
 
 double Mean(const StatementCounters& c) {
   return c.calls > 0 ? c.total_exec_ms / static_cast<double>(c.calls) : 0;
-}
-
-bool Digits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
 }
 
 }  // namespace
@@ -124,58 +112,10 @@ std::optional<SystemTime> ParseTimestamp(const std::string& text) {
     }
     return SystemTime(duration_cast<SystemTime::duration>(duration<double>(v)));
   }
-  std::string_view s = text;
-  int year, mon, day, hour, min, sec;
-  if (!Digits(s, 0, 4, &year) || s[4] != '-' || !Digits(s, 5, 2, &mon) || s[7] != '-' ||
-      !Digits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      !Digits(s, 11, 2, &hour) || s[13] != ':' || !Digits(s, 14, 2, &min) || s[16] != ':' ||
-      !Digits(s, 17, 2, &sec)) {
-    return std::nullopt;
-  }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
-    return std::nullopt;
-  }
-  std::size_t i = 19;
-  double fraction = 0;
-  if (i < s.size() && s[i] == '.') {
-    double scale = 0.1;
-    ++i;
-    const std::size_t first = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      fraction += (s[i] - '0') * scale;
-      scale /= 10;
-      ++i;
-    }
-    if (i == first) return std::nullopt;
-  }
-  long offset = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i < s.size() && (s[i] == '+' || s[i] == '-' || s[i] == ' ')) {
-    // A '+' in a query string arrives as ' ' unless the client encoded it.
-    const int sign = s[i] == '-' ? -1 : 1;
-    int oh, om;
-    if (!Digits(s, i + 1, 2, &oh) || i + 3 >= s.size() || s[i + 3] != ':' ||
-        !Digits(s, i + 4, 2, &om) || oh > 23 || om > 59) {
-      return std::nullopt;
-    }
-    offset = sign * (oh * 3600L + om * 60L);
-    i += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (i != s.size()) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  const time_t t = timegm(&tm);
-  if (t == static_cast<time_t>(-1)) return std::nullopt;
-  return SystemTime(seconds(t - offset)) +
-         duration_cast<SystemTime::duration>(duration<double>(fraction));
+  // A '+' of the offset arrives as ' ' in a query string unless the client encoded it.
+  std::string t = text;
+  if (const auto sp = t.rfind(' '); sp != std::string::npos && sp > 10) t[sp] = '+';
+  return ParseRfc3339(t);
 }
 
 std::optional<QueriesRequest> ParseQueriesRequest(
