@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "telemetry/process_metrics.hpp"
-#include "util/utf8.hpp"
 #include "util/time_format.hpp"
+#include "util/utf8.hpp"
 
 namespace pgvigil {
 
