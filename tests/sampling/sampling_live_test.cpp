@@ -11,6 +11,7 @@
 
 #include "config/database_url.hpp"
 #include "db/connection.hpp"
+#include "sampling/live_session.hpp"
 #include "sampling/query_sampling.hpp"
 #include "support/pg_server.hpp"
 
@@ -19,21 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-Connection Open(const test::PgServer& pg, const std::string& app) {
-  ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
-  REQUIRE(parsed.params);
-  parsed.params->Set("application_name", app);
-  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
-  REQUIRE(opened.ok());
-  return std::move(*opened.value);
-}
-
-void Exec(Connection& c, const std::string& sql) {
-  auto r = c.Exec(sql, Clock::now() + 10s);
-  INFO(sql << ": " << (r.error ? r.error->message : ""));
-  REQUIRE(r.ok());
-}
 
 // For a background session: Catch2's macros are not thread-safe, so this reports back instead
 // ("" when the statement ran) and the test thread checks the answer after join(). `options` is
