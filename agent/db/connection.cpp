@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "db/cancel_request.hpp"
 #include "db/host_resolver.hpp"
 #include "db/read_guard.hpp"
 
@@ -428,6 +429,10 @@ bool Connection::broken() const {
 
 void Connection::SetStatementComment(std::string comment) {
   if (impl_) impl_->statement_comment = std::move(comment);
+}
+
+bool Connection::RequestCancel() {
+  return impl_ && impl_->conn && SendCancelInBackground(impl_->conn.get());
 }
 
 void Connection::MarkBroken() {

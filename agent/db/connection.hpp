@@ -74,6 +74,10 @@ class Connection {
   // must pass a well-formed comment.
   void SetStatementComment(std::string comment);
   void MarkBroken();  // the owner decided to discard it (e.g. after a protocol surprise)
+  // After a missed deadline: asks the server to cancel the statement it may still be running
+  // (db/cancel_request.hpp: from a helper thread, never blocking the caller). False when no
+  // request went out.
+  bool RequestCancel();
   int backend_pid() const;
   // Client-side time spent in Exec since the connection opened (every statement, from send to
   // the last result). It bounds this session's pg_stat_database.active_time from above: the
