@@ -90,7 +90,8 @@ struct Agent::Parts {
     // alerts always find them.
     if (s.stats.enabled) {
       db_stats = std::make_unique<DbStatsCollector>(
-          metrics.registry(), DbStatsOptions{s.stats.interval, s.sampling.statement_timeout});
+          metrics.registry(), DbStatsOptions{s.stats.interval, s.sampling.statement_timeout,
+                                             s.stats.intervals, s.stats.timeouts});
     }
     std::vector<SpanSink*> sinks = {&span_buffer};
     if (!s.tracing.otlp_endpoint.empty()) {

@@ -387,7 +387,7 @@ void Scheduler::RunSamplers(Connection& conn) {
   const auto now = SteadyClock::now();
   const bool due = (parts_.sampling && settings_.sampling.enabled &&
                     (now >= next_activity_ || now >= next_statements_)) ||
-                   (parts_.db_stats && now >= next_db_stats_);
+                   (parts_.db_stats && parts_.db_stats->Due(now));
   // While it backs off after a failed connect, no network at all. NextConnectAllowed returns
   // its own "now" when not backing off, so it must be read before the clock it is compared to.
   const auto allowed = sampling_pool_->NextConnectAllowed();
@@ -450,11 +450,12 @@ void Scheduler::RunSamplersOn(Connection& conn) {
       });
     }
   }
-  if (parts_.db_stats && now >= next_db_stats_ && !conn.broken()) {
-    next_db_stats_ = now + settings_.stats.interval;
+  if (parts_.db_stats && parts_.db_stats->Due(now) && !conn.broken()) {
     traced("pgvigil.collect.db_stats", "db_stats", [&](const ScopedSpan&) {
+      // One window per turn; collectors that do not fit run in the next turn.
+      const auto start = SteadyClock::now();
       auto status =
-          parts_.db_stats->RunAll(conn, SteadyClock::now() + settings_.sampling.statement_timeout);
+          parts_.db_stats->RunDue(conn, start, start + settings_.sampling.statement_timeout);
       if (status.connection_lost) conn.MarkBroken();
       return status.failed == 0;
     });

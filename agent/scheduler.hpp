@@ -91,7 +91,6 @@ class Scheduler {
   SteadyClock::time_point next_probe_{};
   SteadyClock::time_point next_activity_{};
   SteadyClock::time_point next_statements_{};
-  SteadyClock::time_point next_db_stats_{};
   bool probing_ = true;  // false while the Neon policy keeps away from the compute
   std::map<std::string, std::uint64_t> internal_errors_;  // caught exceptions by component
   std::string last_internal_error_;                       // "component: what"

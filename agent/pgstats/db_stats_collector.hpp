@@ -1,66 +1,51 @@
 #pragma once
 // DbStatsCollector: database statistics under postgres_exporter's metric names and labels, so
-// dashboards and alerts written for it (Grafana 9628, postgres-mixin) keep working. Run by the
-// scheduler on its own timer (interval(), default 30s; never per scrape, and the scheduler skips
-// it while the database is `idle` so a Neon compute may sleep). Each collector is one bounded,
-// read-only statement tagged /* pgvigil */, pooler-safe (no SET, no PREPARE, no temp objects).
+// dashboards and alerts written for it (Grafana 9628, postgres-mixin) keep working. The facade
+// the scheduler calls: it runs the collectors of AllCollectors() (collector.hpp; one file each in
+// collectors/, which document their metrics), each on its own interval and under its own
+// deadline, never per scrape (the scheduler skips it while the database is `idle`, so a Neon
+// compute may sleep).
 //
-// Collectors (name = `collector` label of pgvigil_collector_*, see telemetry/collector_metrics):
-//   static         pg_static{version,short_version} = 1
-//   postmaster     pg_postmaster_start_time_seconds
-//   stat_database  pg_stat_database_{numbackends,xact_commit,xact_rollback,blks_read,blks_hit,
-//                  tup_returned,tup_fetched,tup_inserted,tup_updated,tup_deleted,conflicts,
-//                  temp_files,temp_bytes,deadlocks,blk_read_time,blk_write_time}{datid,datname}
-//                  All typed gauge: postgres_exporter types the cumulative ones counter, but
-//                  without a _total suffix that fails `promtool check metrics`; PromQL's rate()
-//                  does not look at the type, so queries written for postgres_exporter still work.
-//   stat_activity  pg_stat_activity_count{datname,state},
-//                  pg_stat_activity_max_tx_duration{datname,state} (seconds)
-//   locks          pg_locks_count{datname,mode}
-//   database       pg_database_size_bytes{datname}
-//   settings       pg_settings_<name>[_bytes|_seconds] for the settings dashboards use; units are
-//                  converted to bytes/seconds as postgres_exporter does (-1 left as is)
-//   stat_bgwriter  pg_stat_bgwriter_*_total counters (PG < 17: checkpoint columns included;
-//                  PG >= 17: bgwriter columns only, plus pg_stat_checkpointer_*_total)
-//   replication    pg_replication_is_replica, pg_replication_lag_seconds
-//   neon_lfc       Neon's local file cache, from the neon extension's neon_stat_file_cache view
-//                  (found by search_path, else in any schema; absent = success, no error):
-//                  pgvigil_neon_lfc_available (0/1), pgvigil_neon_lfc_{hits,misses,writes}_total
-//                  (counters that keep accumulating across compute restarts: a decrease of the
-//                  server value is a reset and re-baselines), pgvigil_neon_lfc_used_chunks,
-//                  pgvigil_neon_lfc_hit_ratio (0..1, since the compute started).
-//                  Connection use against max_connections needs no extra query:
-//                  sum(pg_stat_activity_count) / pg_settings_max_connections.
-// A collector that fails (permission, missing view, timeout) is counted and the others still run;
-// its last values stay, their age visible in pgvigil_collector_last_success_timestamp_seconds.
+// Cadence, set by cost: a collector's interval is stats.intervals.<name>, else
+// max(stats.interval, its min_interval()) — the cheap counters every stats.interval (30 s),
+// database sizes every 5 min (only databases written to since; all hourly), settings and static
+// info every 10 min, postmaster every 5 min. Its deadline is stats.timeouts.<name>, else
+// query_timeout. A run that passes its deadline is cancelled on the server, counted (errors and
+// "timeouts" in StatusJson) and loses the connection, like any timeout; the collectors it kept
+// from running are still due and run first in the next window (most overdue first).
+// A collector that fails (permission, missing view, timeout) is counted and the others still
+// run; its last values stay, their age visible in pgvigil_collector_last_success_timestamp_seconds.
 // Series whose labels vanished (a dropped database) are removed on the next successful run.
-// Mirrored server counters follow resets (stats reset, Neon compute restart) by recreating the
-// series, which Prometheus reads as a counter reset.
 //
-// Thread-safety: RunAll is called by one thread (the scheduler) at a time; StatusJson may be
-// called from any thread. The registry must outlive the collector.
+// Thread-safety: RunDue/RunAll/Forget are called by one thread (the scheduler) at a time;
+// StatusJson, Due and NextDue may be called from any thread. The registry must outlive it.
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <utility>
+#include <vector>
 
 #include "db/connection.hpp"
+#include "pgstats/collector.hpp"
+#include "pgstats/pg_values.hpp"
 
 namespace pgvigil {
 
 struct DbStatsOptions {
-  std::chrono::milliseconds interval{30000};      // how often the scheduler runs RunAll
-  std::chrono::milliseconds query_timeout{5000};  // bound of each collector's statement
+  std::chrono::milliseconds interval{30000};                   // the cheap collectors' interval
+  std::chrono::milliseconds query_timeout{5000};               // a collector run's default deadline
+  std::map<std::string, std::chrono::milliseconds> intervals;  // per collector (stats.intervals)
+  std::map<std::string, std::chrono::milliseconds> timeouts;   // per collector (stats.timeouts)
 };
 
 struct DbStatsRunStatus {
   int succeeded = 0;
   int failed = 0;
-  int skipped = 0;               // not run: the deadline passed or the connection was lost
+  int skipped = 0;               // due but not run: window or deadline passed, connection lost
   bool connection_lost = false;  // the caller must discard the connection
   bool ok() const { return failed == 0 && skipped == 0; }
 };
@@ -68,23 +53,33 @@ struct DbStatsRunStatus {
 class DbStatsCollector {
  public:
   explicit DbStatsCollector(prometheus::Registry& registry, DbStatsOptions options = {});
+  // With these collectors instead of AllCollectors() (tests).
+  DbStatsCollector(prometheus::Registry& registry, DbStatsOptions options,
+                   std::vector<std::unique_ptr<Collector>> collectors);
   ~DbStatsCollector();
   DbStatsCollector(const DbStatsCollector&) = delete;
   DbStatsCollector& operator=(const DbStatsCollector&) = delete;
 
-  // Runs every collector on `conn`, one statement each, each bounded by
-  // min(deadline, now + query_timeout). Stops early if the connection breaks (a missed deadline
-  // or a lost socket); the rest are reported as skipped.
+  // Runs the collectors due at `now`, most overdue first, each under min(its deadline,
+  // window_end). Stops before one whose expected duration (its last one) would pass window_end,
+  // unless nothing ran yet in this window (so none starves); the rest stay due for the next
+  // window. Stops early if the connection breaks; the rest are reported as skipped.
+  DbStatsRunStatus RunDue(Connection& conn, SteadyTime now, SteadyTime window_end);
+  // Every collector, due or not, in list order, each bounded by min(deadline, its deadline)
+  // (tests, and a first full picture).
   DbStatsRunStatus RunAll(Connection& conn, SteadyTime deadline);
-  // Same, with the whole run bounded by one interval.
-  DbStatsRunStatus RunAll(Connection& conn);
+  DbStatsRunStatus RunAll(Connection& conn);  // bounded by one interval
 
-  // Whether a run is due at `now` (never run, or interval elapsed since the last start).
-  bool Due(SteadyTime now) const;
+  bool Due(SteadyTime now) const;  // any collector due at `now`
+  SteadyTime NextDue() const;      // when the next collector is due (past = now)
+  // Drops every series the collectors export (database down or asleep, or not the leader); all
+  // collectors are due again.
+  void Forget();
   std::chrono::milliseconds interval() const { return options_.interval; }
 
-  // For /health: {"interval_seconds", "last_run", "collectors": {name: {"ok", "last_success",
-  // "duration_seconds", "errors", "error"?}}}. Error texts come scrubbed from DbError.
+  // For /health: {"interval_seconds", "last_run", "collectors": {name: {"ok", "ran",
+  // "last_success", "duration_seconds", "interval_seconds", "timeout_seconds", "errors",
+  // "timeouts", "error"?}}}. Error texts come scrubbed from DbError.
   nlohmann::json StatusJson() const;
 
  private:
@@ -93,12 +88,16 @@ class DbStatsCollector {
   std::unique_ptr<State> state_;
 };
 
-// Pure helpers, exposed for tests. Thread-safe.
-// "PostgreSQL 15.4 (Debian ...) on ..." -> "15.4.0" (postgres_exporter's short_version); "" if
-// the text holds no version.
-std::string ShortPgVersion(const std::string& version);
-// A pg_settings unit -> (metric suffix "bytes"/"seconds"/"", factor to base units); nullopt for a
-// unit postgres_exporter does not know either.
-std::optional<std::pair<std::string, double>> NormalisePgSettingUnit(const std::string& unit);
+// The window logic, pure (exposed for tests). Thread-safe.
+// Indices of the collectors due at `now` (next_due <= now), most overdue first, ties in list
+// order.
+std::vector<std::size_t> DueOrder(const std::vector<SteadyTime>& next_due, SteadyTime now);
+// Whether a collector expected to take `expected` may start at `now` in a window ending at
+// `window_end`: it fits, or it is the first of the window (which then runs capped at window_end).
+bool FitsWindow(SteadyTime now, std::chrono::steady_clock::duration expected, SteadyTime window_end,
+                bool first_in_window);
+// A collector's interval: its override, else max(base, its minimum).
+std::chrono::milliseconds CollectorInterval(const std::string& name, std::chrono::milliseconds min,
+                                            const DbStatsOptions& options);
 
 }  // namespace pgvigil
