@@ -252,6 +252,30 @@ struct Field {
   Apply apply;
 };
 
+// [stats.intervals] / [stats.timeouts]: collector name -> duration.
+void ReadCollectorDurations(const Value& v, Pending& p, const char* key, Millis min,
+                            std::map<std::string, Millis>& out) {
+  const auto* table = v.node.as_table();
+  const std::vector<std::string> names(std::begin(kStatsCollectorNames),
+                                       std::end(kStatsCollectorNames));
+  if (table == nullptr) {
+    v.Fail(std::string("expected a table of collector names to durations, e.g. [stats.") + key +
+           "] then database = \"10m\"; collectors: " + JoinNames(names));
+  }
+  for (auto&& [k, node] : *table) {
+    const std::string name(k.str());
+    const Value cv{
+        node, Prefix(Position(p.source, node.source()), "stats." + std::string(key) + "." + name),
+        v.env};
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      const std::string near = ClosestMatch(name, names);
+      cv.Fail("unknown collector" + (near.empty() ? "" : "; did you mean " + Quote(near) + "?") +
+              " Collectors: " + JoinNames(names));
+    }
+    out[name] = ReadDuration(cv, min);
+  }
+}
+
 void ReadHeaders(const Value& v, Settings& s, Pending& p) {
   const auto* table = v.node.as_table();
   if (table == nullptr) {
@@ -409,6 +433,14 @@ const std::vector<Field>& Schema() {
        [](const Value& v, Settings& s, Pending&) { s.stats.enabled = ReadBool(v); }},
       {"stats", "interval",
        [](const Value& v, Settings& s, Pending&) { s.stats.interval = ReadDuration(v); }},
+      {"stats", "intervals",
+       [](const Value& v, Settings& s, Pending& p) {
+         ReadCollectorDurations(v, p, "intervals", 1s, s.stats.intervals);
+       }},
+      {"stats", "timeouts",
+       [](const Value& v, Settings& s, Pending& p) {
+         ReadCollectorDurations(v, p, "timeouts", 10ms, s.stats.timeouts);
+       }},
 
       {"tracing", "otlp_endpoint",
        [](const Value& v, Settings& s, Pending&) { s.tracing.otlp_endpoint = ReadHttpUrl(v); }},

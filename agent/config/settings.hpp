@@ -96,9 +96,20 @@ struct TracingSettings {
   bool operator==(const TracingSettings&) const = default;
 };
 
+// The database statistics collectors, by the name of their `collector` label (the keys of
+// [stats.intervals] and [stats.timeouts]); pgstats/collectors/all.cpp has one per name.
+inline constexpr const char* kStatsCollectorNames[] = {
+    "static",   "postmaster", "stat_database", "stat_activity", "locks",
+    "database", "settings",   "stat_bgwriter", "replication",   "neon_lfc"};
+
 struct StatsSettings {
   bool enabled = true;      // postgres_exporter-compatible database statistics
   Millis interval{30'000};  // never per scrape; skipped while the database is idle
+  // Per collector, by name: its interval (default max(interval, what its cost asks: 5-10 min
+  // for sizes, settings, static info)) and the deadline of one run (default
+  // sampling.statement_timeout).
+  std::map<std::string, Millis> intervals;
+  std::map<std::string, Millis> timeouts;
   bool operator==(const StatsSettings&) const = default;
 };
 
