@@ -58,12 +58,17 @@ DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<Statemen
   out.first_sample = !have_epoch_;
   out.epoch_changed = have_epoch_ && !(epoch == epoch_);
   const bool compare = have_epoch_ && !out.epoch_changed;
-  std::unordered_map<StatementKey, Previous, StatementKeyHash> next;
-  next.reserve(rows.size());
+  // The baseline is updated in place (no second map at each sample: its memory is reused) and
+  // keys this sample did not report are dropped after.
+  if (!compare) previous_.clear();
+  previous_.reserve(rows.size());
+  const std::uint64_t sample = ++sample_;
   for (StatementRow& row : rows) {
+    auto [it, inserted] = previous_.try_emplace(row.key);
+    Previous& prev = it->second;
+    if (!inserted && prev.seen == sample) continue;  // a duplicate key keeps the first row
     if (compare) {
-      auto it = previous_.find(row.key);
-      if (it == previous_.end()) {
+      if (inserted) {
         const auto since = EpochSeconds(row.stats_since);
         if (since && previous_server_now_ && *since < *previous_server_now_) {
           ++out.predating_keys;  // existed at the previous sample, we just did not see it
@@ -73,21 +78,22 @@ DiffOutcome StatementDiffer::Apply(const StatsEpoch& epoch, std::vector<Statemen
             out.deltas.push_back(StatementDelta{row.key, row.counters, row.datname, row.usename});
           }
         }
-      } else if (it->second.stats_since != row.stats_since ||
-                 WentBackwards(row.counters, it->second.counters)) {
+      } else if (prev.stats_since != row.stats_since ||
+                 WentBackwards(row.counters, prev.counters)) {
         ++out.reset_keys;  // reset after the previous sample: every count is newer than it
         if (Usable(row.counters)) {
           out.deltas.push_back(StatementDelta{row.key, row.counters, row.datname, row.usename});
         }
-      } else if (row.counters.calls > it->second.counters.calls) {
-        out.deltas.push_back(StatementDelta{row.key, Minus(row.counters, it->second.counters),
-                                            row.datname, row.usename});
+      } else if (row.counters.calls > prev.counters.calls) {
+        out.deltas.push_back(
+            StatementDelta{row.key, Minus(row.counters, prev.counters), row.datname, row.usename});
       }
     }
-    // A duplicate key (should not happen) keeps the first row, so deltas stay consistent.
-    next.emplace(row.key, Previous{row.counters, std::move(row.stats_since)});
+    prev.counters = row.counters;
+    prev.stats_since = std::move(row.stats_since);
+    prev.seen = sample;
   }
-  previous_ = std::move(next);
+  std::erase_if(previous_, [sample](const auto& kv) { return kv.second.seen != sample; });
   previous_server_now_ = server_now;
   epoch_ = epoch;
   have_epoch_ = true;

@@ -94,7 +94,9 @@ class StatementDiffer {
   struct Previous {
     StatementCounters counters;
     std::string stats_since;
+    std::uint64_t seen = 0;  // the sample that last reported it
   };
+  std::uint64_t sample_ = 0;
   bool have_epoch_ = false;
   StatsEpoch epoch_;
   std::optional<double> previous_server_now_;

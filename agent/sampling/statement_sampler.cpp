@@ -1,10 +1,13 @@
 #include "sampling/statement_sampler.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
 
+#include "sampling/statement_rows.hpp"
 #include "util/log.hpp"
 #include "util/time_format.hpp"
 
@@ -15,6 +18,8 @@ namespace {
 // once their text is known) cannot push real statements out of the lists.
 constexpr int kTextSlack = 16;
 constexpr std::size_t kMaxOwnQueryids = 256;
+// Samples of at least this many rows hand their freed memory back to the system after.
+constexpr int kTrimAfterRows = 1000;
 
 std::atomic<int> g_throw_runs_for_test{0};
 
@@ -46,55 +51,7 @@ bool MeansUnavailable(const DbError& e) {
          e.sqlstate == "55000";
 }
 
-nlohmann::json OptionalTime(const std::optional<SystemTime>& t) {
-  return t ? nlohmann::json(FormatRfc3339Utc(*t)) : nlohmann::json(nullptr);
-}
-
-nlohmann::json TopJson(const TopStatement& t, QueryTextMode mode) {
-  nlohmann::json j;
-  j["queryid"] = std::to_string(t.key.queryid);  // 64-bit: a string survives JavaScript
-  j["database"] = t.datname;
-  j["user"] = t.usename;
-  j["toplevel"] = t.key.toplevel;
-  if (t.text) {
-    j["fingerprint"] = t.text->fingerprint;
-    if (mode != QueryTextMode::kNone) {
-      j["query"] = t.text->text;
-      j["query_truncated"] = t.text->truncated;
-    }
-  } else {
-    j["fingerprint"] = nullptr;
-    if (mode != QueryTextMode::kNone) j["query"] = nullptr;
-  }
-  j["calls"] = t.delta.calls;
-  j["total_exec_seconds"] = t.delta.total_exec_ms / 1000.0;
-  j["mean_exec_seconds"] = t.mean_exec_ms() / 1000.0;
-  j["rows"] = t.delta.rows;
-  j["shared_blks_hit"] = t.delta.shared_blks_hit;
-  j["shared_blks_read"] = t.delta.shared_blks_read;
-  j["temp_blks_read"] = t.delta.temp_blks_read;
-  j["temp_blks_written"] = t.delta.temp_blks_written;
-  j["blk_read_seconds"] = t.delta.blk_read_ms / 1000.0;
-  return j;
-}
-
 }  // namespace
-
-const char* CollectorStatusName(CollectorStatus s) {
-  switch (s) {
-    case CollectorStatus::kPending:
-      return "pending";
-    case CollectorStatus::kOk:
-      return "ok";
-    case CollectorStatus::kUnavailable:
-      return "unavailable";
-    case CollectorStatus::kError:
-      return "error";
-    case CollectorStatus::kDisabled:
-      return "disabled";
-  }
-  return "error";
-}
 
 void StatementSampler::ThrowOnNextRunsForTest(int runs) { g_throw_runs_for_test = runs; }
 
@@ -205,6 +162,14 @@ std::optional<DbError> StatementSampler::FetchTexts(Connection& conn, SteadyTime
 }
 
 SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, SystemTime now) {
+  SamplerRunResult r = Sample(conn, deadline, now);
+  // A big sample's rows, result and deltas are freed by now, but glibc keeps the pages: give
+  // them back, so memory follows what is kept (baseline, history, texts), not the peak.
+  if (r.rows >= kTrimAfterRows) malloc_trim(0);
+  return r;
+}
+
+SamplerRunResult StatementSampler::Sample(Connection& conn, SteadyTime deadline, SystemTime now) {
   const auto started = std::chrono::steady_clock::now();
   if (g_throw_runs_for_test.load() > 0 && g_throw_runs_for_test.fetch_sub(1) > 0) {
     throw std::runtime_error("statement sampler fault injected for a test");
@@ -306,26 +271,7 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   last_stats_reset_ = epoch.stats_reset;
 
   const QueryResult& sq = *stats.value;
-  std::vector<StatementRow> rows;
-  rows.reserve(static_cast<std::size_t>(sq.Rows()));
-  for (int i = 0; i < sq.Rows(); ++i) {
-    auto userid = sq.Int(i, 0), dbid = sq.Int(i, 1), queryid = sq.Int(i, 2),
-         toplevel = sq.Int(i, 3), calls = sq.Int(i, 4), nrows = sq.Int(i, 6), hit = sq.Int(i, 7),
-         read = sq.Int(i, 8), temp_read = sq.Int(i, 9), temp_written = sq.Int(i, 10);
-    auto total = sq.Double(i, 5), read_ms = sq.Double(i, 11);
-    if (!userid || !dbid || !queryid || !toplevel || !calls || !nrows || !hit || !read ||
-        !temp_read || !temp_written || !total || !read_ms) {
-      continue;  // unparsable row: skipping it only costs one statement a baseline
-    }
-    StatementRow row;
-    row.key = StatementKey{*userid, *dbid, *queryid, *toplevel != 0};
-    row.counters =
-        StatementCounters{*calls, *total, *nrows, *hit, *read, *temp_read, *temp_written, *read_ms};
-    row.stats_since = sq.Text(i, 12);
-    row.datname = SanitizeUtf8(sq.Text(i, 14));
-    row.usename = SanitizeUtf8(sq.Text(i, 15));
-    rows.push_back(std::move(row));
-  }
+  std::vector<StatementRow> rows = ParseStatementRows(sq);
   entries_ = sq.Rows() > 0 ? sq.Int(0, 13).value_or(sq.Rows()) : 0;
   metrics_.SetStatementsEntries(double(*entries_), max_entries_ ? double(*max_entries_) : -1);
   r.rows = sq.Rows();
@@ -435,46 +381,6 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   }
   r.status = CollectorStatus::kOk;
   return finish(r);
-}
-
-nlohmann::json StatementSampler::StatusJson() const {
-  nlohmann::json j;
-  j["status"] = CollectorStatusName(status_);
-  if (!message_.empty()) j["message"] = message_;
-  j["last_run"] = OptionalTime(last_run_);
-  j["last_success"] = OptionalTime(last_success_);
-  j["pg_stat_statements_available"] = columns_.has_value();
-  return j;
-}
-
-nlohmann::json StatementSampler::ToJson() const {
-  nlohmann::json j = StatusJson();
-  j["interval_seconds"] = std::chrono::duration<double>(settings_.statements_interval).count();
-  j["query_text"] = QueryTextModeName(settings_.query_text);
-  j["sampled_at"] = OptionalTime(previous_sample_);
-  j["window_seconds"] = window_seconds_ ? nlohmann::json(*window_seconds_) : nlohmann::json();
-  j["rebaselined"] = rebaselined_;
-  // Evictions during the last window: statements created and evicted between two samples are
-  // missing from it, and a re-created entry's counts may have started before the window.
-  j["window_evictions"] = window_evictions_;
-  j["window_complete"] = window_evictions_ == 0;
-  j["window_new_statements"] = window_new_statements_;
-  j["history"] = {{"windows", history_.windows()},
-                  {"statements", history_.entries()},
-                  {"approx_bytes", history_bytes_}};
-  nlohmann::json pss;
-  pss["available"] = columns_.has_value();
-  pss["version"] = extversion_.empty() ? nlohmann::json() : nlohmann::json(extversion_);
-  pss["entries"] = entries_ ? nlohmann::json(*entries_) : nlohmann::json();
-  pss["max"] = max_entries_ ? nlohmann::json(*max_entries_) : nlohmann::json();
-  pss["dealloc"] = dealloc_ ? nlohmann::json(*dealloc_) : nlohmann::json();
-  j["pg_stat_statements"] = std::move(pss);
-  nlohmann::json by_time = nlohmann::json::array(), by_calls = nlohmann::json::array();
-  for (const auto& t : top_by_time_) by_time.push_back(TopJson(t, settings_.query_text));
-  for (const auto& t : top_by_calls_) by_calls.push_back(TopJson(t, settings_.query_text));
-  j["top_by_time"] = std::move(by_time);
-  j["top_by_calls"] = std::move(by_calls);
-  return j;
 }
 
 }  // namespace pgvigil

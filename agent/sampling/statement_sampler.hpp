@@ -90,6 +90,7 @@ class StatementSampler {
     QueryText text;
   };
 
+  SamplerRunResult Sample(Connection& conn, SteadyTime deadline, SystemTime now);
   SamplerRunResult Fail(SamplerRunResult r, const DbError& e);
   std::optional<DbError> Detect(Connection& conn, SteadyTime deadline, bool* installed);
   std::optional<DbError> FetchTexts(Connection& conn, SteadyTime deadline,
