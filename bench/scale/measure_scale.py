@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Measures one running scale cluster: for each tool in turn (pgvigil on its defaults, then
+postgres_exporter scraped every 60 s, then every 15 s), alone against the database: start it,
+warm up, then over the window take the growth of pg_stat_statements' total_exec_time and calls
+for the tool's role (the benchmark's own statements run as other roles and are left out) and
+the tool's RSS (anonymous and total) at the end. Prints one Markdown table; --json writes the
+figures."""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def psql(args, sql):
+    base = ["psql", "-h", args.socket_dir, "-p", str(args.port), "-U", "postgres", "-d", "postgres",
+            "-Atq", "-v", "ON_ERROR_STOP=1", "-F", "\t", "-c", sql]
+    if os.geteuid() == 0:
+        base = ["runuser", "-u", "postgres", "--"] + base
+    out = subprocess.run(base, check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def role_totals(args, role):
+    rows = psql(args, "SELECT coalesce(sum(s.total_exec_time), 0), coalesce(sum(s.calls), 0) "
+                      "FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+                      f"WHERE r.rolname = '{role}'")
+    return float(rows[0][0]), int(rows[0][1])
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def get(port, path, timeout=30):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except OSError as e:
+        return getattr(e, "code", 0), b""
+
+
+def run_tool(args, name, role, argv, env, port, scrape_every):
+    log = open(os.path.join(args.work, f"{name}.log"), "wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while get(port, "/metrics", 2)[0] != 200:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{name} did not start; see {log.name}")
+            time.sleep(0.2)
+        next_scrape = time.time()
+
+        def wait_until(t_end):
+            nonlocal next_scrape
+            while time.time() < t_end:
+                if time.time() >= next_scrape:
+                    get(port, "/metrics")
+                    next_scrape += scrape_every
+                time.sleep(min(0.5, max(0.0, t_end - time.time())))
+
+        wait_until(time.time() + args.warmup)
+        ms0, calls0 = role_totals(args, role)
+        t0 = time.time()
+        wait_until(t0 + args.minutes * 60)
+        ms1, calls1 = role_totals(args, role)
+        minutes = (time.time() - t0) / 60
+        return {"tool": name, "exec_ms_per_min": (ms1 - ms0) / minutes,
+                "statements_per_min": (calls1 - calls0) / minutes,
+                "rss_anon_mib": status_kib(proc.pid, "RssAnon") / 1024,
+                "rss_mib": status_kib(proc.pid, "VmRSS") / 1024, "minutes": minutes}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--socket-dir", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--pgvigil", required=True)
+    ap.add_argument("--exporter", default="/usr/bin/prometheus-postgres-exporter")
+    ap.add_argument("--vigil-url", required=True)
+    ap.add_argument("--exporter-url", required=True)
+    ap.add_argument("--minutes", type=float, default=3)
+    ap.add_argument("--warmup", type=float, default=60)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "PGVIGIL_DATABASE_URL", "DATA_SOURCE_NAME")}
+    results = []
+    vport = free_port()
+    config = os.path.join(args.work, "pgvigil.toml")
+    with open(config, "w") as f:
+        f.write(f'[http]\nlisten = "127.0.0.1:{vport}"\n')
+    results.append(run_tool(args, "pgvigil", "vigil", [args.pgvigil, "--config", config],
+                            dict(env, PGVIGIL_DATABASE_URL=args.vigil_url), vport, 15))
+    for every in (60, 15):
+        eport = free_port()
+        results.append(run_tool(args, f"exporter, scraped every {every} s", "exporter",
+                                [args.exporter, f"--web.listen-address=127.0.0.1:{eport}"],
+                                dict(env, DATA_SOURCE_NAME=args.exporter_url), eport, every))
+    v, e60, e15 = results
+    print(f"\n### {args.size}\n")
+    print("| tool | DB exec time, ms/min | statements/min | RSS anonymous, MiB | RSS, MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['tool']} | {r['exec_ms_per_min']:.1f} | {r['statements_per_min']:.1f} | "
+              f"{r['rss_anon_mib']:.1f} | {r['rss_mib']:.1f} |")
+
+    def ratio(a, b):
+        return f"{a / b:.2f}×" if b else "∞"
+
+    print(f"\npgvigil ÷ exporter: exec time {ratio(v['exec_ms_per_min'], e60['exec_ms_per_min'])} "
+          f"(1-min scrape, target ≤ 0.5×), {ratio(v['exec_ms_per_min'], e15['exec_ms_per_min'])} "
+          f"(15 s scrape, target ≤ 0.25×); statements/min "
+          f"{ratio(v['statements_per_min'], e60['statements_per_min'])} (1-min scrape, target ≤ 1×); "
+          f"RSS anonymous {ratio(v['rss_anon_mib'], e60['rss_anon_mib'])}, "
+          f"RSS {ratio(v['rss_mib'], e60['rss_mib'])} (target ≤ 1×). "
+          f"Window {args.minutes:g} min per tool after {args.warmup:g} s warm-up.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"size": args.size, "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
