@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "sampling/statement_rows.hpp"
+#include "telemetry/series.hpp"
 #include "util/log.hpp"
 #include "util/time_format.hpp"
 
@@ -260,10 +261,10 @@ SamplerRunResult StatementSampler::Sample(Connection& conn, SteadyTime deadline,
   }
   std::int64_t evictions = 0;
   if (dealloc_) {
-    if (last_dealloc_ && epoch.stats_reset == last_stats_reset_) {
-      if (*dealloc_ > *last_dealloc_) evictions = *dealloc_ - *last_dealloc_;
-    } else if (last_dealloc_) {
-      evictions = *dealloc_;  // reset since: all of it is new
+    if (last_dealloc_) {  // the first sample only sets the baseline
+      // After a reset (stats_reset moved) all of it is new.
+      const double before = epoch.stats_reset == last_stats_reset_ ? double(*last_dealloc_) : 0;
+      evictions = static_cast<std::int64_t>(CounterGrowth(before, double(*dealloc_)));
     }
     metrics_.AddDealloc(double(evictions));
     last_dealloc_ = dealloc_;
