@@ -56,6 +56,7 @@ struct DbStatsCollector::State {
   std::vector<Entry> entries;
   std::optional<SteadyTime> last_start;
   std::chrono::system_clock::time_point last_run{};
+  bool forgotten = false;  // Forget() ran and no run since: no pg_* series exported
 
   // Runs one collector under `deadline` and records its outcome into `status`.
   void Run(Entry& e, Connection& conn, SteadyTime started, SteadyTime deadline,
@@ -84,6 +85,7 @@ void DbStatsCollector::State::Run(Entry& e, Connection& conn, SteadyTime started
   }
   ++status.failed;
   if (timed_out) ++e.timeouts;
+  e.collector->Forget();  // no stale series: gone until the collector works again
   e.metrics->RecordFailure(took);
   if (e.ok || e.error.empty()) {  // log transitions, not every run
     LogWarn("database statistics collector failed",
@@ -131,6 +133,7 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline)
     std::lock_guard lock(st.mu);
     st.last_start = std::chrono::steady_clock::now();
     st.last_run = std::chrono::system_clock::now();
+    st.forgotten = false;
   }
   for (auto& e : st.entries) {
     const auto now = std::chrono::steady_clock::now();
@@ -152,6 +155,7 @@ DbStatsRunStatus DbStatsCollector::RunDue(Connection& conn, SteadyTime now, Stea
     for (const auto& e : st.entries) next_due.push_back(e.next_due);
     st.last_start = now;
     st.last_run = std::chrono::system_clock::now();
+    st.forgotten = false;
   }
   const std::vector<std::size_t> order = DueOrder(next_due, now);
   bool stopped = false;
@@ -184,7 +188,8 @@ SteadyTime DbStatsCollector::NextDue() const {
 void DbStatsCollector::Forget() {
   for (auto& e : state_->entries) e.collector->Forget();
   std::lock_guard lock(state_->mu);
-  for (auto& e : state_->entries) e.next_due = SteadyTime{};
+  state_->forgotten = true;
+  for (auto& e : state_->entries) e.next_due = SteadyTime{};  // collect again as soon as allowed
 }
 
 nlohmann::json DbStatsCollector::StatusJson() const {
@@ -193,6 +198,7 @@ nlohmann::json DbStatsCollector::StatusJson() const {
   nlohmann::json j;
   j["interval_seconds"] = std::chrono::duration<double>(options_.interval).count();
   j["last_run"] = st.last_start ? nlohmann::json(FormatRfc3339Utc(st.last_run)) : nlohmann::json();
+  j["series_exported"] = st.last_start.has_value() && !st.forgotten;
   nlohmann::json cs = nlohmann::json::object();
   for (const auto& e : st.entries) {
     nlohmann::json one;

@@ -14,8 +14,10 @@
 // "timeouts" in StatusJson) and loses the connection, like any timeout; the collectors it kept
 // from running are still due and run first in the next window (most overdue first).
 // A collector that fails (permission, missing view, timeout) is counted and the others still
-// run; its last values stay, their age visible in pgvigil_collector_last_success_timestamp_seconds.
-// Series whose labels vanished (a dropped database) are removed on the next successful run.
+// run. No stale series (as postgres_exporter, which exports nothing it could not read): a
+// collector that fails removes its series at once, and Forget() removes every collector's (the
+// database is down or asleep, or this sidecar is not the stats leader). Series whose labels
+// vanished (a dropped database) are removed on the next successful run.
 //
 // Thread-safety: RunDue/RunAll/Forget are called by one thread (the scheduler) at a time;
 // StatusJson, Due and NextDue may be called from any thread. The registry must outlive it.
@@ -77,8 +79,8 @@ class DbStatsCollector {
   void Forget();
   std::chrono::milliseconds interval() const { return options_.interval; }
 
-  // For /health: {"interval_seconds", "last_run", "collectors": {name: {"ok", "ran",
-  // "last_success", "duration_seconds", "interval_seconds", "timeout_seconds", "errors",
+  // For /health: {"interval_seconds", "last_run", "series_exported", "collectors": {name: {"ok",
+  // "ran", "last_success", "duration_seconds", "interval_seconds", "timeout_seconds", "errors",
   // "timeouts", "error"?}}}. Error texts come scrubbed from DbError.
   nlohmann::json StatusJson() const;
 

@@ -225,6 +225,17 @@ TEST_CASE("Database sizes: measured again only where something was written [live
   REQUIRE(busy_after.has_value());
   CHECK(*busy_after > *busy_before + 1e6);
   CHECK(test::MetricValue(text(), R"(pg_database_size_bytes{datname="quiet"})").has_value());
+  CHECK(collector.StatusJson()["series_exported"] == true);
+
+  // Forget: no size series until the next run, which measures every database again.
+  collector.Forget();
+  CHECK_FALSE(test::MetricValue(text(), R"(pg_database_size_bytes{datname="busy"})").has_value());
+  CHECK(collector.StatusJson()["series_exported"] == false);
+  CHECK(collector.Due(Clock::now()));
+  pg.Psql("SELECT pg_stat_statements_reset()");
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  CHECK(std::stoi(pg.Psql(sized)) == all);
+  CHECK(test::MetricValue(text(), R"(pg_database_size_bytes{datname="busy"})").has_value());
 }
 
 }  // namespace
