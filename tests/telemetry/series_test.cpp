@@ -28,7 +28,7 @@ TEST_CASE("CumulativeCounter: accumulate survives resets, follow-source restarts
   using P = CumulativeCounter::Presentation;
   CumulativeCounter acc(r, "acc_total", "h", P::kAccumulate);
   CumulativeCounter follow(r, "follow_total", "h", P::kFollowSource);
-  CHECK(Text(r).find("acc_total 0") != std::string::npos);  // exists from the start
+  CHECK(Text(r).find("acc_total 0") != std::string::npos);   // exists from the start
   CHECK(Text(r).find("follow_total") == std::string::npos);  // from the first reading
   for (double v : {10.0, 15.0, 4.0, 6.0, -1.0}) {
     acc.Observe(v);
