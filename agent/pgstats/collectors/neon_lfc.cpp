@@ -32,10 +32,15 @@ class NeonLfcCollector final : public Collector {
                 Presentation::kAccumulate) {}
   const char* name() const override { return "neon_lfc"; }
   std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
+    // The view found last time is read directly (one statement per run); when it went away
+    // (undefined_table) it is looked up again in the same run.
+    if (!view_.empty()) {
+      auto err = Read(conn, deadline);
+      if (!err || err->sqlstate != "42P01") return err;
+    }
     // Neon's extension is opt-in (CREATE EXTENSION neon), so the view is usually absent: that
-    // is not an error. Looked up every run, as it may be created at any time. The view found
-    // by search_path wins, else any schema's.
-    std::string view;
+    // is not an error. Looked up every run while absent, as it may be created at any time. The
+    // view found by search_path wins, else any schema's.
     auto err =
         CollectorQuery(conn,
                        "/* pgvigil */ SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
@@ -44,36 +49,17 @@ class NeonLfcCollector final : public Collector {
                        "ORDER BY c.oid = to_regclass('neon_stat_file_cache')::oid DESC NULLS LAST, "
                        "n.nspname LIMIT 1",
                        {}, deadline, [&](const QueryResult& r) {
-                         if (r.Rows() > 0) view = r.Text(0, 0);
+                         if (r.Rows() > 0) view_ = r.Text(0, 0);
                        });
     if (err) return err;
-    if (view.empty()) {
+    if (view_.empty()) {
       available_.Set({}, 0);
       available_.Sweep();
       used_chunks_.Sweep();  // nothing seen: the series go away
       hit_ratio_.Sweep();
       return err;
     }
-    // `view` is quoted by format('%I.%I'), so splicing it is safe.
-    return CollectorQuery(conn,
-                          "/* pgvigil */ SELECT file_cache_hits::float8, "
-                          "file_cache_misses::float8, file_cache_writes::float8, "
-                          "file_cache_used::float8, file_cache_hit_ratio::float8 FROM " +
-                              view + " LIMIT 1",
-                          {}, deadline, [&](const QueryResult& r) {
-                            available_.Set({}, 1);
-                            if (r.Rows() > 0) {
-                              if (!r.IsNull(0, 0)) hits_.Observe(CellNumber(r, 0, 0));
-                              if (!r.IsNull(0, 1)) misses_.Observe(CellNumber(r, 0, 1));
-                              if (!r.IsNull(0, 2)) writes_.Observe(CellNumber(r, 0, 2));
-                              if (!r.IsNull(0, 3)) used_chunks_.Set({}, CellNumber(r, 0, 3));
-                              // The view gives a percentage, NULL before the first read.
-                              if (!r.IsNull(0, 4)) hit_ratio_.Set({}, CellNumber(r, 0, 4) / 100.0);
-                            }
-                            available_.Sweep();
-                            used_chunks_.Sweep();
-                            hit_ratio_.Sweep();
-                          });
+    return Read(conn, deadline);
   }
   void Forget() override {
     available_.Clear();
@@ -83,6 +69,33 @@ class NeonLfcCollector final : public Collector {
   }
 
  private:
+  // Reads view_; forgets it on failure (looked up again next time).
+  std::optional<DbError> Read(Connection& conn, SteadyTime deadline) {
+    // `view_` is quoted by format('%I.%I'), so splicing it is safe.
+    auto err = CollectorQuery(
+        conn,
+        "/* pgvigil */ SELECT file_cache_hits::float8, file_cache_misses::float8, "
+        "file_cache_writes::float8, file_cache_used::float8, file_cache_hit_ratio::float8 FROM " +
+            view_ + " LIMIT 1",
+        {}, deadline, [&](const QueryResult& r) {
+          available_.Set({}, 1);
+          if (r.Rows() > 0) {
+            if (!r.IsNull(0, 0)) hits_.Observe(CellNumber(r, 0, 0));
+            if (!r.IsNull(0, 1)) misses_.Observe(CellNumber(r, 0, 1));
+            if (!r.IsNull(0, 2)) writes_.Observe(CellNumber(r, 0, 2));
+            if (!r.IsNull(0, 3)) used_chunks_.Set({}, CellNumber(r, 0, 3));
+            // The view gives a percentage, NULL before the first read.
+            if (!r.IsNull(0, 4)) hit_ratio_.Set({}, CellNumber(r, 0, 4) / 100.0);
+          }
+          available_.Sweep();
+          used_chunks_.Sweep();
+          hit_ratio_.Sweep();
+        });
+    if (err) view_.clear();
+    return err;
+  }
+
+  std::string view_;  // schema-qualified and quoted, "" = not found
   SweptGauges available_, used_chunks_, hit_ratio_;
   CumulativeCounter hits_, misses_, writes_;
 };
