@@ -40,6 +40,25 @@ def role_totals(args, role):
     return float(rows[0][0]), int(rows[0][1])
 
 
+def per_statement(args, role):
+    """queryid -> (calls, exec ms, first words of the query) for the role's statements."""
+    rows = psql(args, "SELECT s.queryid, s.calls, s.total_exec_time, "
+                      "regexp_replace(left(s.query, 70), '\\s+', ' ', 'g') "
+                      "FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+                      f"WHERE r.rolname = '{role}'")
+    return {r[0]: (int(r[1]), float(r[2]), r[3]) for r in rows}
+
+
+def breakdown(before, after, minutes):
+    """The statements of the window, most expensive first: (exec ms/min, calls/min, query)."""
+    out = []
+    for qid, (calls, ms, text) in after.items():
+        c0, m0, _ = before.get(qid, (0, 0.0, ""))
+        if calls > c0:
+            out.append(((ms - m0) / minutes, (calls - c0) / minutes, text))
+    return sorted(out, reverse=True)
+
+
 def status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -78,14 +97,17 @@ def run_tool(args, name, role, argv, env, port, scrape_every):
 
         wait_until(time.time() + args.warmup)
         ms0, calls0 = role_totals(args, role)
+        each0 = per_statement(args, role)
         t0 = time.time()
         wait_until(t0 + args.minutes * 60)
         ms1, calls1 = role_totals(args, role)
+        each1 = per_statement(args, role)
         minutes = (time.time() - t0) / 60
         return {"tool": name, "exec_ms_per_min": (ms1 - ms0) / minutes,
                 "statements_per_min": (calls1 - calls0) / minutes,
                 "rss_anon_mib": status_kib(proc.pid, "RssAnon") / 1024,
-                "rss_mib": status_kib(proc.pid, "VmRSS") / 1024, "minutes": minutes}
+                "rss_mib": status_kib(proc.pid, "VmRSS") / 1024, "minutes": minutes,
+                "statements": breakdown(each0, each1, minutes)}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -142,6 +164,12 @@ def main():
           f"RSS anonymous {ratio(v['rss_anon_mib'], e60['rss_anon_mib'])}, "
           f"RSS {ratio(v['rss_mib'], e60['rss_mib'])} (target ≤ 1×). "
           f"Window {args.minutes:g} min per tool after {args.warmup:g} s warm-up.")
+    print(f"\n<details><summary>{args.size}: pgvigil's statements in the window</summary>\n")
+    print("| exec ms/min | calls/min | statement |")
+    print("|---:|---:|---|")
+    for ms, calls, text in v["statements"]:
+        print(f"| {ms:.1f} | {calls:.1f} | `{text.replace('|', '¦')}` |")
+    print("\n</details>")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"size": args.size, "results": results}, f, indent=1)
