@@ -11,20 +11,16 @@ SweptGauges::SweptGauges(prometheus::Registry& r, const std::string& name, const
     : family_(&prometheus::BuildGauge().Name(name).Help(help).Register(r)) {}
 
 void SweptGauges::Set(const prometheus::Labels& labels, double v) {
-  family_->Add(labels).Set(v);
-  seen_.insert(labels);
+  prometheus::Gauge& g = family_->Add(labels);
+  g.Set(v);
+  seen_.insert(&g);
 }
 
 void SweptGauges::Sweep() {
-  for (auto it = live_.begin(); it != live_.end();) {
-    if (seen_.count(*it) == 0) {
-      family_->Remove(&family_->Add(*it));
-      it = live_.erase(it);
-    } else {
-      ++it;
-    }
+  for (prometheus::Gauge* g : live_) {
+    if (seen_.count(g) == 0) family_->Remove(g);
   }
-  live_.insert(seen_.begin(), seen_.end());
+  live_.swap(seen_);
   seen_.clear();
 }
 

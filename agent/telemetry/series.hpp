@@ -22,8 +22,8 @@
 #include <prometheus/registry.h>
 
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_set>
 
 namespace pgvigil {
 
@@ -41,7 +41,8 @@ class SweptGauges {
 
  private:
   prometheus::Family<prometheus::Gauge>* family_;
-  std::set<prometheus::Labels> live_, seen_;
+  // The family's own series, by address: no second copy of every label set.
+  std::unordered_set<prometheus::Gauge*> live_, seen_;
 };
 
 class CumulativeCounter {
