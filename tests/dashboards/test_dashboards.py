@@ -54,7 +54,7 @@ CORE_PANELS = {
 # Series Prometheus makes itself; they are not in pgvigil's /metrics.
 SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
 # postgres_exporter names promtool's linter dislikes; kept for compatibility (see
-# agent/pgstats/db_stats_collector.hpp).
+# agent/pgstats/collectors/).
 ALLOWED_LINT = {
     'pg_locks_count non-histogram and non-summary metrics should not have "_count" suffix',
     'pg_stat_activity_count non-histogram and non-summary metrics should not have "_count" '
@@ -186,7 +186,7 @@ def static_metric_names():
             for m in re.finditer(r'"((?:pg|pgvigil|process)_[a-z0-9_]+)"', text):
                 if not m.group(1).endswith("_"):
                     names.add(m.group(1))
-    # pgstats builds these from column and setting names (db_stats_collector.cpp).
+    # pgstats builds these from column and setting names (pgstats/collectors/stat_database.cpp, settings.cpp).
     for col in ("numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit",
                 "tup_returned", "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted",
                 "conflicts", "temp_files", "temp_bytes", "deadlocks", "blk_read_time",
