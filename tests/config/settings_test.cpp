@@ -221,8 +221,9 @@ endpoint_option = true
 
 TEST_CASE("stats.election is auto by default and may be turned off", "[config][settings]") {
   CHECK(Settings{}.stats.election == StatsElection::kAuto);
-  CHECK(Load("[stats]\nelection = \"off\"\n").stats.election == StatsElection::kOff);
-  CHECK(Load("[stats]\nelection = \"auto\"\n").stats.election == StatsElection::kAuto);
+  const std::string db = "[database]\nurl = \"postgresql://u@h/d\"\n";
+  CHECK(Load(db + "[stats]\nelection = \"off\"\n").stats.election == StatsElection::kOff);
+  CHECK(Load(db + "[stats]\nelection = \"auto\"\n").stats.election == StatsElection::kAuto);
 }
 
 TEST_CASE("database URL precedence", "[config][settings]") {
