@@ -410,6 +410,8 @@ void Scheduler::RunSamplers(Connection& conn) {
                {"error", lease.error->message}});
     }
     sampling_pool_failing_ = true;
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost("cannot connect to neon.sampling_url");
     return;
   }
   if (sampling_pool_failing_) LogInfo("connected to neon.sampling_url; sampling resumed", {});
