@@ -115,6 +115,7 @@ class Fleet:
         with open(toml, "w") as f:
             f.write('[database]\nurl_env = "PGVIGIL_FLEET_URL"\n[http]\n'
                     f'listen = "127.0.0.1:{port}"\n'
+                    '[pool]\nbackoff_max = "1s"\n'
                     '[probe]\ninterval = "1s"\ntimeout = "500ms"\n'
                     '[sampling]\nstatements_interval = "2s"\nactivity_interval = "2s"\n'
                     f'[stats]\ninterval = "{int(STATS_INTERVAL)}s"\n')
@@ -444,6 +445,23 @@ def run(binary):
         h = health(survivors[0])["stats_leader"]
         check(h["role"] == "none" and h["collects"] is False,
               f"/health stats_leader while the database is down: {h}")
+
+        # PostgreSQL back: one leader again, its pg_* series back as new series; rate() over the
+        # gap stays sane (no spike from the series' return).
+        fleet.run_pg([f"{PG_BIN}/pg_ctl", "-D", fleet.data, "-l",
+                      os.path.join(fleet.dir, "pg.log"), "-w", "start"])
+        fleet.pg_started = True
+        restarted_at = time.time()
+        back = td.wait_for(lambda: len(leaders(survivors)) == 1 and any(
+            "pg_stat_database_xact_commit{" in metrics(p) for p in survivors), 20, step=0.2)
+        figure("pg_* series back after PostgreSQL restarted (s)", f"{time.time() - restarted_at:.1f}")
+        check(back, f"after the restart: leaders {leaders(survivors)}, no pg_* series back")
+        time.sleep(3)
+        tps = scalar_of(fleet.query(promql(panel_target(overview, "Transactions", "A"))),
+                        lambda m: m.get("datname") == "bench")
+        figure("tx/s panel for bench after the restart (pgbench stopped)", tps)
+        check(tps is not None and 0 <= tps <= 2 * PGBENCH_RATE,
+              f"Transactions panel after the restart reads {tps}")
     finally:
         figure("test duration (s)", f"{time.time() - t_start:.0f}")
         fleet.close()
