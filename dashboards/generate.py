@@ -390,11 +390,12 @@ def overview():
         (f"max(pgvigil_long_running_max_seconds{dbsel()})", "longest")),
         "Duration of the longest query running now (activity sampler)." + LEADER_NOTE), w=8)
     L.add(timeseries("Statement totals", "ops", targets(
-        (f"sum(rate(pgvigil_statements_calls_total{dbsel()}[{RATE}]))", "calls/s"),
-        (f"sum(rate(pgvigil_statements_rows_total{dbsel()}[{RATE}]))", "rows/s")),
-        "Statements and rows per second from pg_stat_statements deltas. Only the stats leader's "
-        "counters grow (a former leader's stay flat), so the sum across sidecars counts each "
-        "statement once."), w=8)
+        (f"max(rate(pgvigil_statements_calls_total{dbsel()}[{RATE}]))", "calls/s"),
+        (f"max(rate(pgvigil_statements_rows_total{dbsel()}[{RATE}]))", "rows/s")),
+        "Statements and rows per second from pg_stat_statements deltas (server-wide). Only the "
+        "stats leader's counters grow (a former leader's stay flat); max across sidecars, so "
+        "each statement counts once even when several collect (election off, a pooler, or "
+        "leaders of other databases on the same server)."), w=8)
 
     L.row("pgvigil")
     L.add(timeseries("Collector age", "s", targets(
@@ -458,13 +459,14 @@ def queries():
         "Percentiles of the mean time per call of the statements that ran in each sampling "
         "interval (only the stats leader observes them)."), w=12)
     L.add(timeseries("Execution time per second", "s", targets(
-        (f"sum(rate(pgvigil_statements_exec_seconds_total{dbsel()}[{RATE}]))", "exec time")),
-        "Seconds of statement execution per wall-clock second (pg_stat_statements deltas; only "
-        "the leader's counter grows, so the sum counts each statement once)."), w=12)
+        (f"max(rate(pgvigil_statements_exec_seconds_total{dbsel()}[{RATE}]))", "exec time")),
+        "Seconds of statement execution per wall-clock second (pg_stat_statements deltas, "
+        "server-wide; max across sidecars: each statement counts once)."), w=12)
     L.add(timeseries("Calls and rows", "ops", targets(
-        (f"sum(rate(pgvigil_statements_calls_total{dbsel()}[{RATE}]))", "calls/s"),
-        (f"sum(rate(pgvigil_statements_rows_total{dbsel()}[{RATE}]))", "rows/s")),
-        "Statements and rows per second (pg_stat_statements deltas, counted once)."), w=12)
+        (f"max(rate(pgvigil_statements_calls_total{dbsel()}[{RATE}]))", "calls/s"),
+        (f"max(rate(pgvigil_statements_rows_total{dbsel()}[{RATE}]))", "rows/s")),
+        "Statements and rows per second (pg_stat_statements deltas, server-wide; max across "
+        "sidecars: counted once)."), w=12)
 
     L.row("Long-running")
     L.add(timeseries("Long-running queries", "short", targets(
