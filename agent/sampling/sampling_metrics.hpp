@@ -61,8 +61,8 @@ class SamplingMetrics {
   void SetTopStatements(const std::vector<TopStatementLabel>& top);
   // This sidecar stopped sampling (not the stats leader, database down or asleep): the
   // last-window series go (top statements) and the long-running gauges read 0, so no old window
-  // is shown as current. The cumulative counters stay and stop growing: summed across sidecars,
-  // each statement still counts once.
+  // is shown as current. The cumulative counters stay and stop growing (dashboards take the max
+  // of their rates across sidecars, so each statement counts once).
   void ClearCurrent();
 
   CollectorMetrics& statements_collector() { return statements_collector_; }
