@@ -441,6 +441,11 @@ const std::vector<Field>& Schema() {
        [](const Value& v, Settings& s, Pending& p) {
          ReadCollectorDurations(v, p, "timeouts", 10ms, s.stats.timeouts);
        }},
+      {"stats", "election",
+       [](const Value& v, Settings& s, Pending&) {
+         s.stats.election = ReadEnum<StatsElection>(
+             v, {{"auto", StatsElection::kAuto}, {"off", StatsElection::kOff}});
+       }},
 
       {"tracing", "otlp_endpoint",
        [](const Value& v, Settings& s, Pending&) { s.tracing.otlp_endpoint = ReadHttpUrl(v); }},

@@ -102,9 +102,14 @@ inline constexpr const char* kStatsCollectorNames[] = {
     "static",   "postmaster", "stat_database", "stat_activity", "locks",
     "database", "settings",   "stat_bgwriter", "replication",   "neon_lfc"};
 
+// stats.election: `auto` elects one stats leader per database among the sidecars watching it
+// (fleet/stats_leader.hpp); `off` makes every sidecar collect.
+enum class StatsElection { kAuto, kOff };
+
 struct StatsSettings {
   bool enabled = true;      // postgres_exporter-compatible database statistics
   Millis interval{30'000};  // never per scrape; skipped while the database is idle
+  StatsElection election = StatsElection::kAuto;
   // Per collector, by name: its interval (default max(interval, what its cost asks: 5-10 min
   // for sizes, settings, static info)) and the deadline of one run (default
   // sampling.statement_timeout).
