@@ -4,6 +4,7 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 
+#include "fleet/stats_leader.hpp"
 #include "health/prober.hpp"
 #include "neon/neon_target.hpp"
 #include "neon_watch.hpp"
@@ -91,6 +92,10 @@ void Scheduler::Apply(const Decision& d) {
     parts_.neon->OnPoolClosed();
   }
   probing_ = d.probing;
+  if (!probing_) {
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost("pgvigil lets the Neon compute sleep");
+  }
   bool changed = false;
   const auto before = health_.state();
   if (d.compute_unknown) {
@@ -342,6 +347,10 @@ void Scheduler::Cycle(bool probe_now) {
     Apply(d);
   }
   ObserveProbe(r, count_failure);
+  if (!r.ok) {
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost("the probe failed");
+  }
   if (r.ok) {
     root.SetOk();
   } else if (r.error) {
@@ -401,6 +410,8 @@ void Scheduler::RunSamplers(Connection& conn) {
                {"error", lease.error->message}});
     }
     sampling_pool_failing_ = true;
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost("cannot connect to neon.sampling_url");
     return;
   }
   if (sampling_pool_failing_) LogInfo("connected to neon.sampling_url; sampling resumed", {});
@@ -409,8 +420,19 @@ void Scheduler::RunSamplers(Connection& conn) {
   sampling_pool_->Release(std::move(*lease.value));
 }
 
+void Scheduler::ForgetDatabaseSeries() {
+  if (parts_.db_stats) parts_.db_stats->Forget();
+  if (parts_.sampling) parts_.sampling->metrics().ClearCurrent();
+  next_db_stats_ = {};  // collect again as soon as this sidecar may
+}
+
 void Scheduler::RunSamplersOn(Connection& conn) {
   const auto now = SteadyClock::now();
+  if (parts_.leader &&
+      !parts_.leader->MayCollect(conn, now, now + settings_.sampling.statement_timeout)) {
+    ForgetDatabaseSeries();  // a follower exports no database-wide series
+    return;
+  }
   // `run` gets the sampler's span (inert without a tracer) and returns whether it worked.
   auto traced = [&](const char* name, const char* component, auto&& run) {
     ScopedSpan span;
@@ -528,6 +550,10 @@ void Scheduler::Publish() {
   if (parts_.db_stats) {
     s->db_stats_json = parts_.db_stats->StatusJson().dump(-1, ' ', false,
                                                           nlohmann::json::error_handler_t::replace);
+  }
+  if (parts_.leader) {
+    s->stats_leader_json =
+        parts_.leader->StatusJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   s->internal_errors_json = InternalErrorsJson();
   metrics_.UpdatePool(s->pool);

@@ -33,6 +33,7 @@ class Tracer;
 class ScopedSpan;
 class NeonWatch;
 class OtlpExporter;
+class StatsLeader;
 struct Decision;
 struct OwnUsage;
 
@@ -43,6 +44,7 @@ struct SchedulerParts {
   Tracer* tracer = nullptr;
   OtlpExporter* exporter = nullptr;  // only for its /health status
   NeonWatch* neon = nullptr;
+  StatsLeader* leader = nullptr;  // fleet: only the elected stats leader runs database-wide jobs
 };
 
 class Scheduler {
@@ -69,6 +71,9 @@ class Scheduler {
   // Runs the samplers that are due on `conn`, or on a connection of sampling_pool_ when set.
   void RunSamplers(Connection& conn);
   void RunSamplersOn(Connection& conn);
+  // No stale series: drops the database-wide series (pg_*, last sampling window) when this
+  // sidecar cannot vouch for them (probe failed, database asleep, not the stats leader).
+  void ForgetDatabaseSeries();
   OwnUsage OwnUsageNow() const;
   void TraceLongRunning(const ScopedSpan& sampler,
                         std::chrono::system_clock::time_point sampled_at);

@@ -78,6 +78,8 @@ const std::vector<EnumName<QueryTextMode>> kQueryTextModes = {
     {"raw", QueryTextMode::kRaw}};
 const std::vector<EnumName<NeonMode>> kNeonModes = {
     {"auto", NeonMode::kAuto}, {"on", NeonMode::kOn}, {"off", NeonMode::kOff}};
+const std::vector<EnumName<StatsElection>> kStatsElections = {{"auto", StatsElection::kAuto},
+                                                              {"off", StatsElection::kOff}};
 const std::vector<EnumName<IdlePolicy>> kIdlePolicies = {
     {"allow_suspend", IdlePolicy::kAllowSuspend}, {"keep_awake", IdlePolicy::kKeepAwake}};
 
@@ -211,6 +213,7 @@ const std::vector<Field>& Schema() {
 
       KEY(stats, enabled, Bool()),
       KEY(stats, interval, Duration()),
+      KEY(stats, election, Enum(kStatsElections)),
 
       KEY(tracing, otlp_endpoint, HttpUrl("http://localhost:4318/v1/traces")),
       {"tracing", "headers", &TracingHeaders},

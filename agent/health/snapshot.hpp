@@ -31,6 +31,7 @@ struct Snapshot {
   std::string tracing_json;
   std::string neon_json;
   std::string db_stats_json;
+  std::string stats_leader_json;     // fleet/stats_leader.hpp StatusJson; "" without database stats
   std::string internal_errors_json;  // exceptions caught in the scheduler thread, by component
 };
 

@@ -91,6 +91,7 @@ std::string RenderHealthJson(const Snapshot& s, const Lifecycle& lifecycle, bool
   j["tracing"] = Section(s.tracing_json);
   j["neon"] = Section(s.neon_json);
   j["db_stats"] = Section(s.db_stats_json);
+  j["stats_leader"] = Section(s.stats_leader_json);
   j["internal_errors"] = Section(s.internal_errors_json);
   // Server messages may carry invalid UTF-8; replace it rather than throw.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
