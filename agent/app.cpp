@@ -1,6 +1,5 @@
 #include "app.hpp"
 
-#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,14 +13,17 @@
 #include "fleet/stats_leader.hpp"
 #include "health/snapshot.hpp"
 #include "http/server.hpp"
+#include "neon/wake_route.hpp"
 #include "neon_watch.hpp"
 #include "pgstats/db_stats_collector.hpp"
+#include "sampling/query_routes.hpp"
 #include "sampling/query_sampling.hpp"
 #include "scheduler.hpp"
 #include "telemetry/metrics.hpp"
 #include "tracing/otlp_exporter.hpp"
 #include "tracing/otlp_json.hpp"
 #include "tracing/span_buffer.hpp"
+#include "tracing/trace_routes.hpp"
 #include "tracing/tracer.hpp"
 #include "tracing/tracing_metrics.hpp"
 #include "util/log.hpp"
@@ -131,37 +133,11 @@ struct Agent::Parts {
     AddRoutes();
   }
 
+  // Each feature brings its own endpoints; the server knows none of them.
   void AddRoutes() {
-    http->AddRoute({"GET", "/queries", [this](const httplib::Request& req, httplib::Response& res) {
-                      const auto now = std::chrono::system_clock::now();
-                      std::string err;
-                      auto q = sampling.ParseRequest(req.params, now, &err);
-                      if (!q) {
-                        res.status = 400;
-                        res.set_content(err + "\n", "text/plain; charset=utf-8");
-                        return;
-                      }
-                      res.set_header("Cache-Control", "no-store");
-                      res.set_content(sampling.QueriesJson(*q, now), "application/json");
-                    }});
-    http->AddRoute({"GET", "/traces", [this](const httplib::Request& req, httplib::Response& res) {
-                      std::string err;
-                      auto q = ParseTracesQuery(req.params, &err);
-                      if (!q) {
-                        res.status = 400;
-                        res.set_content(err + "\n", "text/plain");
-                        return;
-                      }
-                      res.set_header("Cache-Control", "no-store");
-                      res.set_content(TracesJson(span_buffer, q->min_duration, q->errors_only,
-                                                 std::min(q->limit, span_buffer.capacity())),
-                                      "application/json");
-                    }});
-    http->AddRoute({"POST", "/wake", [this](const httplib::Request&, httplib::Response& res) {
-                      scheduler->RequestWake();
-                      res.status = 202;
-                      res.set_content("pgvigil will look at the database now\n", "text/plain");
-                    }});
+    for (auto& route : QueryRoutes(sampling)) http->AddRoute(std::move(route));
+    for (auto& route : TraceRoutes(span_buffer)) http->AddRoute(std::move(route));
+    http->AddRoute(WakeRoute([this] { scheduler->RequestWake(); }));
   }
 
   const Settings& settings;
@@ -217,7 +193,7 @@ int RunAgent(const Settings& settings) {
   }
   LogInfo("pgvigil started",
           {{"version", kVersion},
-           {"listen", settings.http.listen},
+           {"listen", settings.http.listen.ToString()},
            {"port", std::to_string(agent.port())},
            {"target", settings.database.conn.Redacted()},
            {"config", settings.config_path.empty() ? "(defaults)" : settings.config_path}});

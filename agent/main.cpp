@@ -9,7 +9,6 @@
 
 #include "app.hpp"
 #include "config/settings.hpp"
-#include "neon/neon_target.hpp"
 #include "util/log.hpp"
 #include "version.hpp"
 
@@ -69,19 +68,8 @@ int main(int argc, char** argv) {
       std::printf("pgvigil %s\n", kVersion);
       return 0;
     }
+    // Everything the agent would refuse at start is refused here (so --check-config catches it).
     settings = LoadSettings(cli);
-    // Neon requires TLS: refuse a weaker sslmode at start-up unless explicitly allowed, for the
-    // main URL and for neon.sampling_url (a Neon host too, as a rule).
-    auto check_neon_tls = [&](const ConnParams& params, std::string_view key) {
-      if (!ResolveNeonMode(settings.neon, params)) return;
-      if (auto tls = CheckNeonTls(settings.neon, params, ProcessEnv("PGSSLMODE"), key)) {
-        throw ConfigError(*tls);
-      }
-    };
-    check_neon_tls(settings.database.conn, "database.url");
-    if (settings.neon.sampling_conn) {
-      check_neon_tls(*settings.neon.sampling_conn, "neon.sampling_url");
-    }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "pgvigil: configuration error: %s\n", e.what());
     return 2;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target (clang++-14, -fsanitize=fuzzer,address,undefined) and runs each
-# for a fixed time on its seed corpus.
+# Builds the libFuzzer targets with CMake (clang++-14, -fsanitize=fuzzer,address,undefined;
+# one pgvigil_fuzz() line per fuzz/<name>_fuzz.cpp) and runs each for a fixed time on its seed
+# corpus fuzz/corpus/<name>/.
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]
 #   SECONDS  per target (default $FUZZ_SECONDS, else 20)
-#   TARGET   any of: obfuscator database_url config otlp_json request_frame (default: all)
+#   TARGET   <name> of any fuzz/<name>_fuzz.cpp (default: all of them)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), CXX_FUZZ (default clang++-14), FUZZ_JOBS
-# (parallel targets, default 1). Seeds in fuzz/corpus/<target>/ are only read; new corpus entries
-# go to a temp dir. Crashes are written to $FUZZ_BUILD_DIR/artifacts/<target>/ and the script exits
+# (parallel targets, default 1), FUZZ_BUILD_JOBS (compile jobs, default nproc), FUZZ_BUILD_ONLY=1
+# (build, do not run: CI builds while another suite waits). Seeds in fuzz/corpus/<target>/ are
+# only read; new corpus entries go to a temp dir. Crashes are written to $FUZZ_BUILD_DIR/artifacts/<target>/ and the script exits
 # non-zero; reproduce one with  $FUZZ_BUILD_DIR/<target>_fuzz <artifact>.
 set -euo pipefail
 seconds="${1:-${FUZZ_SECONDS:-20}}"
@@ -15,81 +17,34 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 out="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cxx="${CXX_FUZZ:-clang++-14}"
-all_targets=(obfuscator database_url config otlp_json request_frame)
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
 if ! command -v "$cxx" >/dev/null; then
   echo "fuzz: $cxx not found; install clang-14 and libclang-rt-14-dev" >&2
   exit 2
 fi
 
-flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-  -Wall -Wextra -Werror -I"$root/agent" -I/usr/include/postgresql)
-
-# Sources per target: the module files the target needs, linked directly (no CMake), so the code
-# under test is instrumented. toml++ is compiled header-only for the same reason.
-build() {
-  local target=$1 src libs=()
-  case "$target" in
-    obfuscator)
-      src=("$here/query_obfuscator_fuzz.cpp" "$root/agent/sampling/query_text.cpp"
-        "$root/agent/util/utf8.cpp" "$root/agent/util/trace_context.cpp") ;;
-    database_url)
-      src=("$here/database_url_fuzz.cpp" "$root/agent/config/database_url.cpp"
-        "$root/agent/config/suggest.cpp")
-      libs=(-lpq) ;;
-    config)
-      src=("$here/config_fuzz.cpp" "$root"/agent/config/*.cpp)
-      # toml++ 3.3 asserts (abort) on some malformed table headers such as "[&" or "[ {"
-      # (upstream marzer/tomlplusplus#294, fixed by #301). pgvigil links Debian's NDEBUG build,
-      # which reports a clean parse error for them (tests/config/config_fuzz_regression_test.cpp),
-      # so the fuzzer does the same: toml++'s internal asserts off, the sanitizers still on.
-      # Likewise is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() for
-      # U+FEC6..U+FEFE (e.g. "\xef\xbb\xb0"); Debian's build returns "not whitespace" there,
-      # so UBSan's unreachable check is off for this target only.
-      libs=(-DTOML_HEADER_ONLY=1 "-DTOML_ASSERT(expr)=static_assert(true)" -fno-sanitize=unreachable
-        -lpq)
-      # clang 14 cannot capture a structured binding in a lambda (C++20 P1381, clang >= 16);
-      # GCC can. Until settings.cpp avoids that, fuzz a copy with the loop variables unpacked.
-      if ! "$cxx" -std=c++20 -fsyntax-only -I"$root/agent" "${libs[@]:0:2}" \
-        "$root/agent/config/settings.cpp" 2>/dev/null; then
-        sed -E 's/for \(const auto& \[([a-z_]+), ([a-z_]+)\] : (.*)\) \{$/for (const auto\& kv_ : \3) { const auto\& \1 = kv_.first; const auto\& \2 = kv_.second;/' \
-          "$root/agent/config/settings.cpp" >"$work/settings_clang14.cpp"
-        src=("$here/config_fuzz.cpp" "$work/settings_clang14.cpp" "$root/agent/config/database_url.cpp"
-          "$root/agent/config/duration.cpp" "$root/agent/config/suggest.cpp")
-      fi ;;
-    otlp_json)
-      src=("$here/otlp_json_fuzz.cpp" "$root/agent/tracing/otlp_json.cpp"
-        "$root/agent/tracing/span.cpp") ;;
-    request_frame)
-      src=("$here/request_frame_fuzz.cpp" "$root/agent/http/request_frame.cpp") ;;
-    *)
-      echo "fuzz: unknown target '$target' (known: ${all_targets[*]})" >&2
-      return 2 ;;
-  esac
-  "$cxx" "${flags[@]}" "${src[@]}" "${libs[@]}" -o "$out/${target}_fuzz"
-}
-
+# The targets are CMake's (PGVIGIL_FUZZ=ON: every module they link instrumented with
+# -fsanitize=fuzzer-no-link,address,undefined; see pgvigil_fuzz() in CMakeLists.txt).
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"
-
-# Build all first (in parallel: ~2 cores), so a compile error stops the run before fuzzing.
-pids=()
-for t in "${targets[@]}"; do
-  build "$t" >"$work/$t.build.log" 2>&1 &
-  pids+=($!)
-done
+cmake -S "$root" -B "$out" -DCMAKE_CXX_COMPILER="$cxx" -DPGVIGIL_FUZZ=ON -DPGVIGIL_TESTS=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-g -O1" >"$work/configure.log" 2>&1 ||
+  { cat "$work/configure.log" >&2; exit 1; }
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cd "$root/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//')
+fi
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("${t}_fuzz"); done
+# A compile error stops the run before fuzzing.
+if ! cmake --build "$out" -j"${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${build_targets[@]}" \
+  >"$work/build.log" 2>&1; then
+  echo "fuzz: build failed:" >&2
+  tail -60 "$work/build.log" >&2
+  exit 1
+fi
 failed=0
-for i in "${!targets[@]}"; do
-  if ! wait "${pids[$i]}"; then
-    echo "fuzz: build of ${targets[$i]} failed:" >&2
-    cat "$work/${targets[$i]}.build.log" >&2
-    failed=1
-  fi
-done
-[ "$failed" -eq 0 ] || exit 1
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 declare -A result
 run_one() {

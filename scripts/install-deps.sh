@@ -6,10 +6,10 @@ set -euo pipefail
 set_name=${1:-run}
 
 run_pkgs=(g++ cmake make pkg-config ca-certificates curl
-  libpq-dev libcpp-httplib-dev prometheus-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
+  libpq-dev libcpp-httplib-dev prometheus-cpp-dev libtomlplusplus-dev nlohmann-json3-dev libexpected-dev
   postgresql-15)
 test_pkgs=(catch2 pgbouncer prometheus prometheus-postgres-exporter python3 python3-yaml clang-14
-  libclang-rt-14-dev
+  libclang-rt-14-dev clang-format-14 clang-tidy-14
   npm unzip podman runc debootstrap iproute2 procps)
 
 case "$set_name" in

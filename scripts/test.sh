@@ -8,6 +8,7 @@
 #   PGVIGIL_CONTAINERFILE=0     skip building the real Containerfile and running its image (CTest
 #                               test `containerfile`, on by default here: it runs beside the
 #                               integration suite; ~3-6 min, see docs/testing.md)
+#   PGVIGIL_TEST_JOBS=N         CTest entries at once (default 2 x cores: live tests mostly wait)
 #   PGVIGIL_SOAK=1              also run the soak test (PGVIGIL_SOAK_MINUTES, default 30; see
 #                               docs/testing.md)
 set -euo pipefail
@@ -15,40 +16,76 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh" test
 
 jobs=$(nproc)
+# Live tests mostly wait on servers and timers: CTest runs one entry per test file, twice as many
+# at once as there are cores (PGVIGIL_TEST_JOBS overrides).
+test_jobs=${PGVIGIL_TEST_JOBS:-$((jobs * 2))}
 status=0
 # The issue-16 check of the image users build: on here, while a bare `ctest` skips it.
 export PGVIGIL_CONTAINERFILE="${PGVIGIL_CONTAINERFILE:-1}"
-run_suite() {
+stage() { echo "== $* ($(date -u +%T), ${SECONDS}s)"; }
+build_suite() {
   local dir=$1
   shift
-  echo "== build $dir"
+  stage "build $dir"
   "$root/scripts/build.sh" "$dir" "$@"
-  echo "== test $dir"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+}
+test_suite() {
+  local dir=$1
+  stage "test $dir"
+  # clang-tidy (label tidy) is a step of its own below, beside the ASan tests.
+  (cd "$dir" && ctest --output-on-failure -j"$test_jobs" --timeout 900 -LE tidy) || status=1
 }
 
 # PGVIGIL_TESTS=ON explicitly: the demo configures the same build directory without tests.
-run_suite "$root/build" -DPGVIGIL_TESTS=ON
+build_suite "$root/build" -DPGVIGIL_TESTS=ON
+test_suite "$root/build"
 if [ "${PGVIGIL_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite "$root/build-asan" -DPGVIGIL_TESTS=ON -DPGVIGIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  build_suite "$root/build-asan" -DPGVIGIL_TESTS=ON -DPGVIGIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
-  echo "== build $root/build-tsan (concurrency and HTTP suites)"
-  cmake -S "$root" -B "$root/build-tsan" -DPGVIGIL_TESTS=ON -DPGVIGIL_TSAN=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$root/build-tsan" -j"$jobs" --target test_concurrency test_http
-  echo "== test $root/build-tsan"
+  stage "test $root/build-asan"
+  (cd "$root/build-asan" && ctest --output-on-failure -j"$test_jobs" --timeout 900) &
+  asan_pid=$!
+  # The ASan suite mostly waits on PostgreSQL and timers: clang-tidy, the TSan build and the
+  # fuzz build use that time, at the lowest CPU priority so the tests' deadlines keep their slack.
+  nice -n 19 "$root/scripts/check-tidy.sh" "$root/build" >"$root/build/clang-tidy.log" 2>&1 &
+  tidy_pid=$!
+  (
+    stage "build $root/build-tsan (concurrency and HTTP suites), beside the ASan tests"
+    cmake -S "$root" -B "$root/build-tsan" -DPGVIGIL_TESTS=ON -DPGVIGIL_TSAN=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    nice -n 19 cmake --build "$root/build-tsan" -j"$jobs" --target test_concurrency test_http
+    stage "build fuzz targets, beside the ASan tests"
+    FUZZ_BUILD_ONLY=1 FUZZ_BUILD_JOBS=$jobs nice -n 19 "$root/fuzz/run.sh"
+  ) &
+  builds_pid=$!
+  wait "$asan_pid" || status=1
+  if ! wait "$tidy_pid"; then
+    echo "pgvigil: clang-tidy found problems:" >&2
+    cat "$root/build/clang-tidy.log" >&2
+    status=1
+  fi
+  if ! wait "$builds_pid"; then
+    echo "pgvigil: the TSan or fuzz build failed" >&2
+    exit 1
+  fi
+
+  stage "test $root/build-tsan"
   (cd "$root/build-tsan" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$root/tests/tsan.supp" \
-    ctest --output-on-failure -R '^(concurrency|http)$' --timeout 900) || status=1
+    ctest --output-on-failure -R '^(concurrency|http)/' --timeout 900) || status=1
 
-  echo "== fuzz"
+  stage "fuzz"
   FUZZ_JOBS=$jobs "$root/fuzz/run.sh" "${PGVIGIL_FUZZ_SECONDS:-15}" || status=1
+else
+  stage "clang-tidy"
+  "$root/scripts/check-tidy.sh" "$root/build" || status=1
 fi
 if [ "${PGVIGIL_SOAK:-0}" = 1 ]; then
   echo "== soak (${PGVIGIL_SOAK_MINUTES:-30} minutes)"
   (cd "$root/build" && ./test_integration "[soak]") || status=1
 fi
+stage "done"
 if [ $status -ne 0 ]; then
   echo "pgvigil: some tests failed" >&2
 fi

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-namespace pgvigil {
+#include "util/time.hpp"  // Millis
 
-using Millis = std::chrono::milliseconds;
+namespace pgvigil {
 
 // Parses a duration; units ms, s, m, h, d, combinable ("1h30m"); no sign, no bare numbers.
 // On failure returns nullopt and, when `error` is set, a sentence saying what is wrong and

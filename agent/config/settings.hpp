@@ -10,6 +10,7 @@
 
 #include "config/database_url.hpp"
 #include "config/duration.hpp"
+#include "config/listen_address.hpp"
 
 namespace pgvigil {
 
@@ -45,7 +46,7 @@ struct ProbeSettings {
 };
 
 struct HttpSettings {
-  std::string listen = "0.0.0.0:9188";   // HOST:PORT
+  ListenAddress listen;                  // 0.0.0.0:9188 unless http.listen / --listen
   bool readyz_requires_db = false;       // /readyz follows the DB-gated state when true
   bool startupz_requires_probe = false;  // /startupz waits for the first finished probe
   Millis shutdown_timeout{5000};         // bound on graceful shutdown

@@ -14,47 +14,10 @@
 namespace pgvigil {
 namespace {
 
-constexpr size_t kMaxMessage = 512;
 // What one statement may bring back. pgvigil's largest answer (pg_stat_statements at its
 // maximum with long texts) is a few MiB; a peer that sends more (a 1 GiB DataRow) is cut off
 // here instead of growing libpq's buffer to it.
 constexpr size_t kMaxResultBytes = 64u << 20;
-
-// libpq messages span lines ("connection to server at ... failed: FATAL:  ...\n", one per
-// host tried, plus DETAIL/HINT); logs and /health want one line. Scrubs nothing: the message is
-// classified first (a scrubbed short password could mangle the words classification reads).
-std::string FoldMessage(std::string_view text) {
-  std::string out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    // An indented line continues the previous sentence; a new line starts another message.
-    bool continuation = !line.empty() && (line.front() == ' ' || line.front() == '\t');
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
-      line.remove_suffix(1);
-    }
-    if (line.empty()) continue;
-    if (!out.empty()) out += continuation ? " " : "; ";
-    out += line;
-  }
-  // "FATAL:  password ..." has a double space after the severity.
-  for (size_t p; (p = out.find(":  ")) != std::string::npos;) out.erase(p + 1, 1);
-  return out;
-}
-
-// The message as reported: secrets scrubbed, then bounded.
-std::string ReportedMessage(std::string text, const std::vector<std::string>& secrets) {
-  text = ScrubSecrets(std::move(text), secrets);
-  if (text.size() > kMaxMessage) {
-    text.resize(kMaxMessage - 3);
-    text += "...";
-  }
-  return text;
-}
 
 int RemainingMs(SteadyTime deadline) {
   auto left =
@@ -88,49 +51,6 @@ std::string Endpoint(const ConnParams& params) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-std::string QueryResult::Text(int row, int col) const {
-  if (IsNull(row, col)) return "";
-  return std::string(PQgetvalue(res_.get(), row, col),
-                     static_cast<size_t>(PQgetlength(res_.get(), row, col)));
-}
-
-std::string QueryResult::ColumnName(int col) const {
-  const char* name = PQfname(res_.get(), col);
-  return name ? name : "";
-}
-
-int QueryResult::ColumnIndex(const char* name) const {
-  // Quoted so that PQfnumber does not fold case: our queries name columns exactly.
-  std::string quoted = std::string("\"") + name + "\"";
-  return PQfnumber(res_.get(), quoted.c_str());
-}
-
-std::optional<long long> QueryResult::Int(int row, int col) const {
-  if (row < 0 || row >= Rows() || col < 0 || col >= Columns() || IsNull(row, col)) {
-    return std::nullopt;
-  }
-  const char* text = PQgetvalue(res_.get(), row, col);
-  char* end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
-  return v;
-}
-
-std::optional<double> QueryResult::Double(int row, int col) const {
-  if (row < 0 || row >= Rows() || col < 0 || col >= Columns() || IsNull(row, col)) {
-    return std::nullopt;
-  }
-  const char* text = PQgetvalue(res_.get(), row, col);
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(text, &end);  // accepts "NaN", "Infinity" as PostgreSQL prints them
-  if (errno == ERANGE || end == text || *end != '\0') return std::nullopt;
-  return v;
-}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@
 #include <optional>
 #include <utility>
 
+#include "config/database_url.hpp"  // ScrubSecrets
+
 namespace pgvigil {
 namespace {
 
@@ -293,6 +295,42 @@ std::string DbError::Hint() const {
       return "";
   }
   return "";
+}
+
+namespace {
+constexpr size_t kMaxMessage = 512;
+}  // namespace
+
+std::string FoldMessage(std::string_view text) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    // An indented line continues the previous sentence; a new line starts another message.
+    bool continuation = !line.empty() && (line.front() == ' ' || line.front() == '\t');
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) continue;
+    if (!out.empty()) out += continuation ? " " : "; ";
+    out += line;
+  }
+  // "FATAL:  password ..." has a double space after the severity.
+  for (size_t p; (p = out.find(":  ")) != std::string::npos;) out.erase(p + 1, 1);
+  return out;
+}
+
+std::string ReportedMessage(std::string text, const std::vector<std::string>& secrets) {
+  text = ScrubSecrets(std::move(text), secrets);
+  if (text.size() > kMaxMessage) {
+    text.resize(kMaxMessage - 3);
+    text += "...";
+  }
+  return text;
 }
 
 }  // namespace pgvigil

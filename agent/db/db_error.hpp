@@ -4,6 +4,7 @@
 // the texts of Neon's proxy). Pure functions, thread-safe.
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgvigil {
 
@@ -53,5 +54,13 @@ std::string_view ErrorKindName(ErrorKind kind);
 
 // Classifies from a SQLSTATE ("" if none) and libpq's message. Scrubs nothing: callers scrub.
 DbError ClassifyError(std::string_view sqlstate, std::string_view message);
+
+// libpq messages span lines ("connection to server at ... failed: FATAL:  ...\n", one per
+// host tried, plus DETAIL/HINT); logs and /health want one line. Scrubs nothing: the message is
+// classified first (a scrubbed short password could mangle the words classification reads).
+std::string FoldMessage(std::string_view text);
+
+// The message as reported: `secrets` scrubbed (ScrubSecrets), then bounded to 512 bytes.
+std::string ReportedMessage(std::string text, const std::vector<std::string>& secrets);
 
 }  // namespace pgvigil

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/settings.hpp"
-#include "db/backoff.hpp"
 #include "db/connection.hpp"
+#include "util/backoff.hpp"
 
 namespace pgvigil {
 

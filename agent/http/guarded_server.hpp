@@ -15,8 +15,9 @@
 //
 // Pinned to cpp-httplib 0.11.4 (Debian 12): it overrides the private virtual
 // Server::process_and_close_socket and calls the protected Server::process_request. A
-// static_assert on CPPHTTPLIB_VERSION stops the build on any other version, and
-// tests/http/abuse_test.cpp exercises the hand-over.
+// static_assert on CPPHTTPLIB_VERSION (guarded_server.cpp) stops the build on any other version,
+// tests/http/httplib_pin_test.cpp says so by name, and tests/http/abuse_test.cpp exercises the
+// hand-over. The front itself is connection_front.hpp.
 // Thread-safety: construct, then cpp-httplib's listen/stop as for httplib::Server.
 #include <httplib.h>
 
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 namespace pgvigil {
 
@@ -38,7 +40,12 @@ struct FrontStats {
   std::atomic<uint64_t> requests{0};     // requests run through cpp-httplib
 };
 
+namespace front {
 class ConnectionFront;
+}
+
+// The cpp-httplib release whose internals GuardedServer overrides (Debian 12's package).
+inline constexpr std::string_view kPinnedHttplibVersion = "0.11.4";
 
 class GuardedServer final : public httplib::Server {
  public:
@@ -55,7 +62,7 @@ class GuardedServer final : public httplib::Server {
  private:
   bool process_and_close_socket(socket_t sock) override;
 
-  std::unique_ptr<ConnectionFront> front_;
+  std::unique_ptr<front::ConnectionFront> front_;
 };
 
 }  // namespace pgvigil

@@ -81,43 +81,6 @@ bool StandardMethod(const std::string& m) {
 
 }  // namespace
 
-bool ParseListenAddress(const std::string& listen, std::string* host, int* port,
-                        std::string* error) {
-  auto fail = [&](const std::string& why) {
-    if (error) {
-      *error = "\"" + listen + "\" " + why +
-               "; use HOST:PORT, e.g. \"0.0.0.0:9188\", \"127.0.0.1:0\" or \"[::1]:9188\"";
-    }
-    return false;
-  };
-  std::string h;
-  std::string p;
-  if (!listen.empty() && listen.front() == '[') {
-    const auto close = listen.find(']');
-    if (close == std::string::npos) return fail("has no closing ']'");
-    if (close + 1 >= listen.size() || listen[close + 1] != ':') {
-      return fail("has no :PORT after the IPv6 address");
-    }
-    h = listen.substr(1, close - 1);
-    p = listen.substr(close + 2);
-    if (h.empty()) return fail("has an empty IPv6 address");
-  } else {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) return fail("has no :PORT");
-    h = listen.substr(0, colon);
-    p = listen.substr(colon + 1);
-    if (h.find(':') != std::string::npos) return fail("needs brackets around an IPv6 address");
-  }
-  int value = -1;
-  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || value < 0 || value > 65535) {
-    return fail("has an invalid port (0..65535)");
-  }
-  *host = h.empty() ? "0.0.0.0" : h;
-  *port = value;
-  return true;
-}
-
 HttpServer::HttpServer(const Settings& settings, const SnapshotStore& snapshots,
                        Lifecycle& lifecycle, AgentMetrics& metrics)
     : settings_(settings), snapshots_(snapshots), lifecycle_(lifecycle), metrics_(metrics) {
@@ -236,12 +199,9 @@ bool HttpServer::Start(std::string* error) {
     if (error) *error = "HTTP server already started";
     return false;
   }
-  std::string host;
-  int port = 0;
-  std::string parse_error;
-  if (!ParseListenAddress(settings_.http.listen, &host, &port, &parse_error)) {
-    return fail("http.listen: " + parse_error);
-  }
+  // Parsed and checked by the config (config/listen_address.hpp).
+  const std::string& host = settings_.http.listen.host;
+  const int port = settings_.http.listen.port;
 
   const size_t threads = static_cast<size_t>(std::clamp(settings_.http.threads, 1, kMaxThreads));
   server_ = std::make_unique<GuardedServer>(threads);

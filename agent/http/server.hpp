@@ -28,6 +28,7 @@
 
 #include "config/settings.hpp"
 #include "health/snapshot.hpp"
+#include "net/http_route.hpp"
 #include "telemetry/metrics.hpp"
 
 namespace prometheus {
@@ -43,12 +44,6 @@ struct Response;
 namespace pgvigil {
 
 class GuardedServer;
-
-struct HttpRoute {
-  std::string method;                                                        // "GET" or "POST"
-  std::string path;                                                          // exact path
-  std::function<void(const httplib::Request&, httplib::Response&)> handler;  // must not block
-};
 
 class HttpServer {
  public:
@@ -92,11 +87,6 @@ class HttpServer {
   std::atomic<bool> thread_done_{false};
   int port_ = 0;
 };
-
-// Splits "HOST:PORT" ("[::1]:9188" for IPv6; an empty host means all interfaces). Returns false
-// with a message naming the problem and the expected form.
-bool ParseListenAddress(const std::string& listen, std::string* host, int* port,
-                        std::string* error);
 
 // "ok" (up, idle), "degraded" (degraded, starting, waking) or "unavailable" (down,
 // misconfigured): the "status" of /health.

@@ -1,14 +1,11 @@
 #include "neon/neon_api.hpp"
 
-#include <httplib.h>
-
 #include <algorithm>
-#include <cctype>
-#include <charconv>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "util/host_lookup.hpp"
+#include "net/http_client.hpp"
+#include "net/http_endpoint.hpp"
+#include "util/backoff.hpp"
 
 namespace pgvigil {
 namespace {
@@ -29,45 +26,19 @@ std::string OneLine(std::string text, std::size_t max = 200) {
   return text;
 }
 
-bool ParseInt(std::string_view s, int& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-struct ParsedApiUrl {
-  std::string scheme_host_port;  // for httplib::Client
-  std::string host;              // without port or IPv6 brackets, as httplib keeps it
-  std::string base_path;         // without trailing slash
-};
-
-std::optional<ParsedApiUrl> ParseApiUrl(const std::string& url, std::string* error) {
-  std::string scheme;
-  if (url.starts_with("https://")) {
-    scheme = "https";
-  } else if (url.starts_with("http://")) {
-    scheme = "http";
-  } else {
-    *error = "neon.api_url \"" + OneLine(url) + "\" must start with https:// (or http://)";
-    return std::nullopt;
+// The API base URL: http(s), no userinfo (the key goes in a header), no trailing slash.
+Result<HttpEndpoint> ParseApiUrl(const std::string& url) {
+  auto parsed = ParseHttpEndpoint(url);
+  if (!parsed) {
+    return Fail("neon.api_url " + parsed.error() +
+                "; use e.g. https://console.neon.tech/api/v2 (http:// for tests)");
   }
-  std::string rest = url.substr(scheme.size() + 3);
-  auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  if (authority.empty() || authority.find('@') != std::string::npos ||
-      authority.find_first_of("?# ") != std::string::npos) {
-    *error = "neon.api_url \"" + OneLine(url) + "\" has no usable host; use e.g. " +
-             "https://console.neon.tech/api/v2";
-    return std::nullopt;
+  if (!parsed->username.empty() || !parsed->password.empty() || !parsed->query.empty()) {
+    return Fail("neon.api_url \"" + parsed->Redacted() +
+                "\" must not carry a user or a query; the key comes from neon.api_key_env");
   }
-  std::string host = authority;
-  if (host.starts_with('[')) {
-    host = host.substr(1, host.find(']') - 1);
-  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-    host.resize(colon);
-  }
-  return ParsedApiUrl{scheme + "://" + authority, host, path};
+  while (!parsed->path.empty() && parsed->path.back() == '/') parsed->path.pop_back();
+  return parsed;
 }
 
 ApiError MakeError(ApiErrorKind kind, int status, std::string message) {
@@ -129,40 +100,6 @@ bool ApiError::Transient() const {
 std::string ApiResult::Outcome() const {
   if (ok()) return "ok";
   return std::string(ApiErrorKindName(error ? error->kind : ApiErrorKind::kNetwork));
-}
-
-std::string FormatRfc3339(SystemTime t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  time_t secs = static_cast<time_t>(ms / 1000);
-  int milli = static_cast<int>(ms % 1000);
-  if (milli < 0) {
-    milli += 1000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
-  return buf;
-}
-
-std::optional<Millis> ParseRetryAfter(std::string_view value, SystemTime now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.empty()) return std::nullopt;
-  int secs = 0;
-  if (ParseInt(value, secs)) {
-    if (secs < 0) return std::nullopt;
-    return Millis(static_cast<long long>(secs) * 1000);
-  }
-  std::tm tm{};
-  std::string copy(value);
-  const char* end = strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto delta = std::chrono::duration_cast<Millis>(at - now);
-  return delta.count() < 0 ? Millis(0) : delta;
 }
 
 ApiResult InterpretEndpointResponse(int status, std::string_view body,
@@ -235,16 +172,10 @@ ApiResult InterpretEndpointResponse(int status, std::string_view body,
   return r;
 }
 
-struct NeonApi::ClientHolder {
-  explicit ClientHolder(const std::string& scheme_host_port) : client(scheme_host_port) {}
-  httplib::Client client;
-};
-
 NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
-  std::string error;
-  auto parsed = ParseApiUrl(options_.api_url, &error);
+  auto parsed = ParseApiUrl(options_.api_url);
   if (!parsed) {
-    config_error_ = MakeError(ApiErrorKind::kConfig, 0, error);
+    config_error_ = MakeError(ApiErrorKind::kConfig, 0, parsed.error());
     return;
   }
   if (options_.api_key.empty()) {
@@ -257,19 +188,8 @@ NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
                               "neon.project_id and an endpoint id are needed to watch the compute");
     return;
   }
-  path_ =
-      parsed->base_path + "/projects/" + options_.project_id + "/endpoints/" + options_.endpoint_id;
-  host_ = parsed->host;
-  client_ = std::make_unique<ClientHolder>(parsed->scheme_host_port);
-  auto& c = client_->client;
-  auto split = [](Millis d, auto&& set) {
-    set(static_cast<time_t>(d.count() / 1000), static_cast<time_t>((d.count() % 1000) * 1000));
-  };
-  split(options_.connect_timeout, [&c](time_t s, time_t us) { c.set_connection_timeout(s, us); });
-  split(options_.read_timeout, [&c](time_t s, time_t us) { c.set_read_timeout(s, us); });
-  split(options_.read_timeout, [&c](time_t s, time_t us) { c.set_write_timeout(s, us); });
-  c.set_keep_alive(false);
-  c.set_follow_location(false);
+  path_ = parsed->path + "/projects/" + options_.project_id + "/endpoints/" + options_.endpoint_id;
+  client_ = std::make_unique<HttpClient>(std::move(*parsed));
 }
 
 NeonApi::~NeonApi() = default;
@@ -280,36 +200,30 @@ ApiResult NeonApi::GetEndpoint() {
     r.error = config_error_;
     return r;
   }
-  httplib::Headers headers = {{"Authorization", "Bearer " + options_.api_key},
-                              {"Accept", "application/json"},
-                              {"User-Agent", "pgvigil"}};
+  HttpRequest request;
+  request.target = path_;
+  request.headers = {{"Authorization", "Bearer " + options_.api_key},
+                     {"Accept", "application/json"},
+                     {"User-Agent", "pgvigil"}};
   // The name is looked up under the connect deadline (a silent DNS server would otherwise hold
-  // the scheduler), then the client connects to its addresses in turn until one answers; TLS
-  // (SNI, certificate) and the Host header keep the name.
-  const HostLookup found =
-      LookupHosts({host_}, std::chrono::steady_clock::now() + options_.connect_timeout).front();
-  if (!found.ok()) {
+  // the scheduler), then each address in turn (net/http_client.hpp).
+  const HttpTimeouts timeouts{options_.connect_timeout, options_.connect_timeout,
+                              options_.read_timeout};
+  auto reply = client_->Send(request, timeouts);
+  if (!reply && reply.error().kind == HttpErrorKind::kDns) {
     r.error = MakeError(ApiErrorKind::kNetwork, 0,
-                        "Neon API host \"" + OneLine(host_) +
-                            "\" does not resolve: " + found.error + "; check neon.api_url and DNS");
+                        "Neon API host \"" + OneLine(client_->endpoint().host) +
+                            "\" does not resolve: " + reply.error().message +
+                            "; check neon.api_url and DNS");
     return r;
   }
-  httplib::Result res{nullptr, httplib::Error::Unknown};
-  TryAddresses(found.addresses, &address_, [&](const std::string& address) {
-    client_->client.set_hostname_addr_map({{host_, address}});
-    res = client_->client.Get(path_.c_str(), headers);
-    return res || res.error() != httplib::Error::Connection;
-  });
-  if (!res) ++address_;  // e.g. a connect timeout: the next call starts at the next address
-  if (!res) {
+  if (!reply) {
     r.error = MakeError(ApiErrorKind::kNetwork, 0,
-                        "Neon API request failed: " + httplib::to_string(res.error()) +
+                        "Neon API request failed: " + reply.error().message +
                             "; check neon.api_url and network access");
     return r;
   }
-  std::optional<std::string> retry_after;
-  if (res->has_header("Retry-After")) retry_after = res->get_header_value("Retry-After");
-  return InterpretEndpointResponse(res->status, res->body, retry_after, options_.api_key,
+  return InterpretEndpointResponse(reply->status, reply->body, reply->retry_after, options_.api_key,
                                    std::chrono::system_clock::now());
 }
 
@@ -338,9 +252,9 @@ PollPacer::Clock::time_point PollPacer::OnResult(Clock::time_point now, const Ap
     const ApiError& e = *result.error;
     if (e.kind == ApiErrorKind::kRateLimited) {
       // Neon asked us to slow down: interval, 2x, 4x, ... capped at max_backoff.
-      int shift = std::min(consecutive_failures_ - 1, 16);
-      Millis backoff(options_.interval.count() * (1LL << shift));
-      delay = std::max(std::min(backoff, options_.max_backoff), options_.interval);
+      delay = std::max(
+          BackoffCeiling(options_.interval, options_.max_backoff, consecutive_failures_ - 1),
+          options_.interval);
       if (e.retry_after) delay = std::max(delay, *e.retry_after);
     } else if (e.Transient()) {
       // 5xx, network, bad body: keep the normal pace, so an outage ends for us within about one

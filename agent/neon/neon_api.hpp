@@ -14,11 +14,13 @@
 #include <string_view>
 
 #include "config/duration.hpp"
+#include "util/retry_after.hpp"  // ParseRetryAfter
+#include "util/time.hpp"
 #include "util/time_format.hpp"  // ParseRfc3339
 
 namespace pgvigil {
 
-using SystemTime = std::chrono::system_clock::time_point;
+class HttpClient;
 
 enum class ComputeStateKind { kInit, kActive, kIdle, kUnknown };
 // "init", "active", "idle", "unknown".
@@ -70,11 +72,6 @@ struct NeonApiOptions {
   Millis read_timeout{5000};
 };
 
-// Parses an RFC 3339 timestamp ("2024-05-01T12:00:00Z", fractions, "+02:00" offsets).
-std::string FormatRfc3339(SystemTime t);  // UTC, "Z", millisecond precision
-// Retry-After: delta-seconds or an HTTP-date (relative to `now`).
-std::optional<Millis> ParseRetryAfter(std::string_view value, SystemTime now);
-
 // Turns an HTTP answer into a result (the part of GetEndpoint that needs no network).
 // `key` is scrubbed from any text taken from the body.
 ApiResult InterpretEndpointResponse(int status, std::string_view body,
@@ -98,10 +95,7 @@ class NeonApi {
   NeonApiOptions options_;
   std::string path_;
   std::optional<ApiError> config_error_;
-  struct ClientHolder;
-  std::unique_ptr<ClientHolder> client_;
-  std::string host_;    // the API host, looked up before each call
-  size_t address_ = 0;  // which of its addresses answered last
+  std::unique_ptr<HttpClient> client_;  // null when config_error_ is set
 };
 
 // Spaces API polls: the configured interval while things work and on 5xx/network errors (a

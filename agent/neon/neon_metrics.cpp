@@ -94,7 +94,7 @@ void NeonMetrics::RecordApiRequest(const ApiResult& result) {
 std::string NeonStatusJson(const NeonStatus& s) {
   using nlohmann::json;
   auto opt_time = [](const std::optional<SystemTime>& t) -> json {
-    return t ? json(FormatRfc3339(*t)) : json(nullptr);
+    return t ? json(FormatRfc3339Utc(*t)) : json(nullptr);
   };
   json j;
   j["mode"] = s.enabled ? "on" : "off";

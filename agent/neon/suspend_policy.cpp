@@ -173,7 +173,7 @@ Decision SuspendPolicy::OnApiStateInner(PolicyTime now, const ComputeState& cs) 
         last_foreign_ = now.steady;
         return Enter(PolicyState::kActive,
                      "the compute was used by another client (Neon last_active " +
-                         FormatRfc3339(*cs.last_active) + "); probing resumed",
+                         FormatRfc3339Utc(*cs.last_active) + "); probing resumed",
                      now, true);
       }
       return Make();

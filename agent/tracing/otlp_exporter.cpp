@@ -1,15 +1,14 @@
 #include "tracing/otlp_exporter.hpp"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <ctime>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "util/host_lookup.hpp"
+#include "util/backoff.hpp"
 #include "util/log.hpp"
+#include "util/retry_after.hpp"
 #include "version.hpp"
 
 namespace pgvigil {
@@ -25,50 +24,20 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// The URL with userinfo and query removed, for error messages.
-std::string WithoutSecrets(std::string_view url) {
-  std::string out(url);
-  size_t q = out.find_first_of("?#");
-  if (q != std::string::npos) out.resize(q);
-  size_t scheme_end = out.find("://");
-  size_t auth_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
-  size_t auth_end = out.find('/', auth_start);
-  size_t at = out.rfind('@', auth_end == std::string::npos ? std::string::npos : auth_end);
-  if (at != std::string::npos && at >= auth_start &&
-      (auth_end == std::string::npos || at < auth_end)) {
-    out.erase(auth_start, at + 1 - auth_start);
-  }
-  return out;
-}
-
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int v = 0;
-      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      if (ec == std::errc() && p == s.data() + i + 3) {
-        out.push_back(static_cast<char>(v));
-        i += 2;
-        continue;
-      }
+// OTLP partial success: {"partialSuccess":{"rejectedSpans":N}} (N a number or a string).
+std::uint64_t RejectedSpans(const std::string& body) {
+  std::uint64_t rejected = 0;
+  if (body.empty()) return 0;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("partialSuccess") && j["partialSuccess"].is_object()) {
+    const auto& rs = j["partialSuccess"].value("rejectedSpans", nlohmann::json());
+    if (rs.is_number_unsigned()) rejected = rs.get<std::uint64_t>();
+    if (rs.is_string()) {
+      const std::string& t = rs.get_ref<const std::string&>();
+      std::from_chars(t.data(), t.data() + t.size(), rejected);
     }
-    out.push_back(s[i]);
   }
-  return out;
-}
-
-std::string HostForUrl(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
-std::string Rfc3339(SpanTime t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return rejected;
 }
 
 // Collector answers are shown in /health: one line, bounded, printable.
@@ -80,77 +49,15 @@ std::string Snippet(std::string_view body) {
   return out;
 }
 
-std::optional<milliseconds> ParseRetryAfter(const std::string& v) {
-  // Only delta-seconds; an HTTP-date falls back to our own backoff.
-  if (v.empty() || v.size() > 9) return std::nullopt;
-  long secs = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-  if (ec != std::errc() || p != v.data() + v.size() || secs < 0) return std::nullopt;
-  return milliseconds(secs * 1000);
-}
-
 }  // namespace
 
-std::optional<OtlpEndpoint> ParseOtlpEndpoint(std::string_view url, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<OtlpEndpoint> {
-    if (error != nullptr) {
-      *error = "tracing.otlp_endpoint: \"" + WithoutSecrets(url) + "\" " + why +
-               "; use e.g. \"http://localhost:4318/v1/traces\"";
-    }
-    return std::nullopt;
-  };
-  OtlpEndpoint ep;
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return fail("has no scheme");
-  ep.scheme = Lower(url.substr(0, scheme_end));
-  if (ep.scheme != "http" && ep.scheme != "https") {
-    return fail("has scheme \"" + ep.scheme + "\", which is not http or https");
+Result<HttpEndpoint> ParseOtlpEndpoint(std::string_view url) {
+  auto ep = ParseHttpEndpoint(url);
+  if (!ep) {
+    return Fail("tracing.otlp_endpoint: " + ep.error() +
+                "; use e.g. \"http://localhost:4318/v1/traces\"");
   }
-  std::string_view rest = url.substr(scheme_end + 3);
-  size_t frag = rest.find('#');
-  if (frag != std::string_view::npos) rest = rest.substr(0, frag);
-  size_t auth_end = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, auth_end);
-  std::string_view after = auth_end == std::string_view::npos ? "" : rest.substr(auth_end);
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    size_t colon = userinfo.find(':');
-    ep.username = PercentDecode(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) ep.password = PercentDecode(userinfo.substr(colon + 1));
-    authority = authority.substr(at + 1);
-  }
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("has an unclosed IPv6 bracket");
-    ep.host = std::string(authority.substr(1, close - 1));
-    std::string_view tail = authority.substr(close + 1);
-    if (!tail.empty()) {
-      if (tail.front() != ':') return fail("has junk after the IPv6 address");
-      port_text = tail.substr(1);
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    ep.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (ep.host.empty()) return fail("has no host");
-  if (port_text.empty()) {
-    ep.port = ep.scheme == "https" ? 443 : 80;
-  } else {
-    int port = 0;
-    auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || p != port_text.data() + port_text.size() || port < 1 || port > 65535) {
-      return fail("has an invalid port (1-65535)");
-    }
-    ep.port = port;
-  }
-  size_t q = after.find('?');
-  ep.path = std::string(after.substr(0, q));
-  if (q != std::string_view::npos) ep.query = std::string(after.substr(q + 1));
-  if (ep.path.empty() || ep.path == "/") ep.path = "/v1/traces";
-  ep.redacted = ep.scheme + "://" + HostForUrl(ep.host) + ":" + std::to_string(ep.port) + ep.path;
+  if (ep->path.empty() || ep->path == "/") ep->path = "/v1/traces";
   return ep;
 }
 
@@ -166,10 +73,9 @@ OtlpExporterOptions OtlpExporterOptions::FromSettings(const TracingSettings& s) 
 
 namespace {
 
-OtlpEndpoint ParseOrThrow(const std::string& url) {
-  std::string error;
-  auto ep = ParseOtlpEndpoint(url, &error);
-  if (!ep) throw std::invalid_argument(error);
+HttpEndpoint ParseOrThrow(const std::string& url) {
+  auto ep = ParseOtlpEndpoint(url);
+  if (!ep) throw std::invalid_argument(ep.error());
   return *ep;
 }
 
@@ -189,10 +95,10 @@ OtlpExporterOptions Sanitize(OtlpExporterOptions o) {
 OtlpExporter::OtlpExporter(OtlpExporterOptions options, TraceResource resource,
                            TracingMetrics* metrics)
     : options_(Sanitize(std::move(options))),
-      endpoint_(ParseOrThrow(options_.endpoint)),
+      client_(ParseOrThrow(options_.endpoint)),
       resource_(std::move(resource)),
       metrics_(metrics) {
-  status_.endpoint = endpoint_.redacted;
+  status_.endpoint = client_.endpoint().Redacted();
   status_.queue_capacity = options_.queue_spans;
   thread_ = std::jthread([this](std::stop_token stop) {
     try {
@@ -275,9 +181,8 @@ void OtlpExporter::Shutdown(milliseconds deadline) {
     cv_.wait_until(lock, until, [&] { return done_; });
     // Past the deadline: abort a DNS lookup or a request in flight. Repeat, since a new connect
     // may race us.
-    abort_.request_stop();
     while (!done_) {
-      if (in_flight_ != nullptr) in_flight_->stop();
+      client_.Abort();
       cv_.wait_for(lock, milliseconds(20), [&] { return done_; });
     }
     lock.unlock();
@@ -363,7 +268,8 @@ void OtlpExporter::Run(std::stop_token stop) {
 void OtlpExporter::ExportBatch(std::vector<Span>& batch, const std::stop_token& stop) {
   const std::string body = EncodeExportRequest(resource_, batch);
   const size_t n = batch.size();
-  milliseconds backoff = options_.backoff_initial;
+  // Jitter over the upper half keeps retries spread without collapsing to zero.
+  Backoff backoff(options_.backoff_initial, options_.backoff_max, Jitter::kHalf);
   for (int attempt = 0;; ++attempt) {
     bool past_deadline = false;
     {
@@ -395,17 +301,8 @@ void OtlpExporter::ExportBatch(std::vector<Span>& batch, const std::stop_token& 
       Drop("export_failed", n);
       return;
     }
-    milliseconds wait;
-    if (a.retry_after) {
-      wait = std::min(*a.retry_after, options_.retry_after_cap);
-    } else {
-      // Full jitter over the upper half keeps retries spread without collapsing to zero.
-      std::uint32_t r = 0;
-      RandomBytes(reinterpret_cast<std::uint8_t*>(&r), sizeof r);
-      auto half = backoff.count() / 2;
-      wait = milliseconds(half + static_cast<long>(r % static_cast<std::uint32_t>(half + 1)));
-      backoff = std::min(backoff * 2, options_.backoff_max);
-    }
+    const milliseconds wait =
+        a.retry_after ? std::min(*a.retry_after, options_.retry_after_cap) : backoff.Next();
     if (!SleepUntil(Clock::now() + wait, stop)) {
       Drop("shutdown", n);
       return;
@@ -415,105 +312,59 @@ void OtlpExporter::ExportBatch(std::vector<Span>& batch, const std::stop_token& 
 
 OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, milliseconds timeout) {
   Attempt a;
-  const auto t_lookup = Clock::now();
-  const HostLookup found =
-      LookupHosts({endpoint_.host}, t_lookup + timeout, abort_.get_token()).front();
-  if (!found.ok()) {
-    a.outcome = Outcome::kRetryable;
-    a.reason = found.timed_out ? "timeout" : "connection";
-    a.error = "host \"" + endpoint_.host + "\" does not resolve: " + found.error;
-    return a;
-  }
-  timeout = std::max(milliseconds(1),
-                     timeout - std::chrono::duration_cast<milliseconds>(Clock::now() - t_lookup));
-  httplib::Client cli(endpoint_.scheme + "://" + HostForUrl(endpoint_.host) + ":" +
-                      std::to_string(endpoint_.port));
-  cli.set_connection_timeout(timeout);
-  cli.set_read_timeout(timeout);
-  cli.set_write_timeout(timeout);
-  if (!endpoint_.username.empty() || !endpoint_.password.empty()) {
-    cli.set_basic_auth(endpoint_.username, endpoint_.password);
-  }
-  httplib::Headers headers;
+  HttpRequest request;
+  request.method = "POST";
+  const HttpEndpoint& ep = client_.endpoint();
+  request.target = ep.path + (ep.query.empty() ? "" : "?" + ep.query);
   for (const auto& [k, v] : options_.headers) {
     std::string lk = Lower(k);
     if (lk == "content-type" || lk == "content-length" || lk == "host") continue;
-    headers.emplace(k, v);
+    request.headers.emplace_back(k, v);
   }
-  headers.emplace("User-Agent", std::string("pgvigil/") + kVersion);
-  std::string target = endpoint_.path;
-  if (!endpoint_.query.empty()) target += "?" + endpoint_.query;
-
-  {
-    std::lock_guard lock(mu_);
-    in_flight_ = &cli;
-  }
-  auto t0 = Clock::now();
-  // The addresses found under the deadline in turn, until one answers; TLS (SNI, certificate)
-  // and the Host header keep the name.
-  httplib::Result res{nullptr, httplib::Error::Unknown};
-  TryAddresses(found.addresses, &address_, [&](const std::string& address) {
-    cli.set_hostname_addr_map({{endpoint_.host, address}});
-    res = cli.Post(target, headers, body, "application/json");
-    return res || res.error() != httplib::Error::Connection || Clock::now() - t0 >= timeout;
-  });
-  if (!res) ++address_;  // e.g. a connect timeout: the next attempt starts at the next address
-  auto elapsed = Clock::now() - t0;
-  {
-    std::lock_guard lock(mu_);
-    in_flight_ = nullptr;
-  }
-
-  if (!res) {
-    httplib::Error err = res.error();
-    bool timed_out = err == httplib::Error::ConnectionTimeout ||
-                     ((err == httplib::Error::Read || err == httplib::Error::Write) &&
-                      elapsed >= timeout - milliseconds(50));
-    switch (err) {
-      case httplib::Error::SSLLoadingCerts:
-      case httplib::Error::SSLServerVerification:
+  request.headers.emplace_back("User-Agent", std::string("pgvigil/") + kVersion);
+  request.body = body;
+  request.content_type = "application/json";
+  // One deadline for the lookup and the request: what the lookup used is not given again.
+  auto reply = client_.Send(request, {timeout, timeout, timeout}, timeout);
+  if (!reply) {
+    const HttpError& e = reply.error();
+    switch (e.kind) {
+      case HttpErrorKind::kDns:
+        a.outcome = Outcome::kRetryable;
+        a.reason = e.timed_out ? "timeout" : "connection";
+        a.error = "host \"" + ep.host + "\" does not resolve: " + e.message;
+        return a;
+      case HttpErrorKind::kTlsVerify:
         a.outcome = Outcome::kFatal;
         a.reason = "tls";
         break;
-      case httplib::Error::SSLConnection:
+      case HttpErrorKind::kTls:
         a.outcome = Outcome::kRetryable;
         a.reason = "tls";
         break;
-      case httplib::Error::Connection:
-      case httplib::Error::ConnectionTimeout:
-      case httplib::Error::Read:
-      case httplib::Error::Write:
-      case httplib::Error::Canceled:
+      case HttpErrorKind::kConnection:
+      case HttpErrorKind::kTimeout:
+      case HttpErrorKind::kCanceled:
         a.outcome = Outcome::kRetryable;
-        a.reason = timed_out ? "timeout" : "connection";
+        a.reason = e.timed_out ? "timeout" : "connection";
         break;
-      default:
+      case HttpErrorKind::kOther:
         a.outcome = Outcome::kFatal;
         a.reason = "other";
         break;
     }
-    a.error = timed_out ? "timed out after " + std::to_string(timeout.count()) + "ms"
-                        : "request failed: " + httplib::to_string(err);
+    a.error = e.timed_out ? "timed out after " + std::to_string(timeout.count()) + "ms"
+                          : "request failed: " + e.message;
     return a;
   }
-  int status = res->status;
+  const int status = reply->status;
   if (status >= 200 && status < 300) {
     a.outcome = Outcome::kOk;
-    if (!res->body.empty()) {
-      auto j = nlohmann::json::parse(res->body, nullptr, false);
-      if (j.is_object() && j.contains("partialSuccess") && j["partialSuccess"].is_object()) {
-        const auto& rs = j["partialSuccess"].value("rejectedSpans", nlohmann::json());
-        if (rs.is_number_unsigned()) a.rejected = rs.get<std::uint64_t>();
-        if (rs.is_string()) {
-          const std::string& t = rs.get_ref<const std::string&>();
-          std::from_chars(t.data(), t.data() + t.size(), a.rejected);
-        }
-      }
-    }
+    a.rejected = RejectedSpans(reply->body);
     return a;
   }
   a.error = "HTTP " + std::to_string(status);
-  if (!res->body.empty()) a.error += ": " + Snippet(res->body);
+  if (!reply->body.empty()) a.error += ": " + Snippet(reply->body);
   if (status == 429) {
     a.outcome = Outcome::kRetryable;
     a.reason = "throttled";
@@ -530,59 +381,10 @@ OtlpExporter::Attempt OtlpExporter::PostOnce(const std::string& body, millisecon
     a.outcome = Outcome::kFatal;
     a.reason = "other";
   }
-  if (a.outcome == Outcome::kRetryable && res->has_header("Retry-After")) {
-    a.retry_after = ParseRetryAfter(res->get_header_value("Retry-After"));
+  if (a.outcome == Outcome::kRetryable && reply->retry_after) {
+    a.retry_after = ParseRetryAfter(*reply->retry_after, std::chrono::system_clock::now());
   }
   return a;
 }
-
-void OtlpExporter::RecordAttempt(const Attempt& a, double seconds) {
-  if (metrics_ != nullptr) {
-    metrics_->export_duration().Observe(seconds);
-    if (a.outcome != Outcome::kOk) metrics_->export_errors(a.reason).Increment();
-  }
-  std::lock_guard lock(mu_);
-  status_.last_export_at = std::chrono::system_clock::now();
-  if (a.outcome == Outcome::kOk) {
-    status_.last_result = "ok";
-    status_.last_error.clear();
-    status_.last_success_at = status_.last_export_at;
-    status_.consecutive_failures = 0;
-  } else {
-    status_.last_result = a.reason;
-    status_.last_error = a.error;
-    ++status_.failed_attempts;
-    ++status_.consecutive_failures;
-  }
-}
-
-ExporterStatus OtlpExporter::Status() const {
-  std::lock_guard lock(mu_);
-  ExporterStatus s = status_;
-  s.queue_length = queue_.size();
-  return s;
-}
-
-std::string OtlpExporter::StatusJson() const {
-  ExporterStatus s = Status();
-  nlohmann::json j = {
-      {"enabled", true},
-      {"endpoint", s.endpoint},
-      {"queue_length", s.queue_length},
-      {"queue_capacity", s.queue_capacity},
-      {"exported_spans", s.exported},
-      {"dropped_spans", s.dropped},
-      {"failed_attempts", s.failed_attempts},
-      {"consecutive_failures", s.consecutive_failures},
-      {"last_result",
-       s.last_result.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_result)},
-  };
-  if (!s.last_error.empty()) j["last_error"] = s.last_error;
-  if (s.last_export_at) j["last_export_at"] = Rfc3339(*s.last_export_at);
-  if (s.last_success_at) j["last_success_at"] = Rfc3339(*s.last_success_at);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string OtlpExporter::DisabledStatusJson() { return R"({"enabled":false})"; }
 
 }  // namespace pgvigil

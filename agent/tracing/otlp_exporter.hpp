@@ -25,30 +25,18 @@
 #include <vector>
 
 #include "config/settings.hpp"
+#include "net/http_client.hpp"
 #include "tracing/otlp_json.hpp"
 #include "tracing/span.hpp"
 #include "tracing/tracer.hpp"
 #include "tracing/tracing_metrics.hpp"
 
-namespace httplib {
-class Client;
-}
-
 namespace pgvigil {
 
-// A parsed collector URL. `redacted` has no userinfo and no query: safe for logs and /health.
-struct OtlpEndpoint {
-  std::string scheme;  // "http" | "https"
-  std::string host;    // without brackets for IPv6
-  int port = 0;
-  std::string path;                // "/v1/traces" when the URL had no path
-  std::string query;               // without '?'; sent, never shown
-  std::string username, password;  // from userinfo, if any (sent as basic auth)
-  std::string redacted;
-};
-
-// nullopt + a sentence in `error` (naming the URL without its secrets) when unusable.
-std::optional<OtlpEndpoint> ParseOtlpEndpoint(std::string_view url, std::string* error);
+// The collector URL (net/http_endpoint.hpp) with OTLP's default path "/v1/traces" when it has
+// none; the error names tracing.otlp_endpoint and gives an example. Config uses it too, so
+// --check-config refuses what the exporter would.
+Result<HttpEndpoint> ParseOtlpEndpoint(std::string_view url);
 
 struct OtlpExporterOptions {
   std::string endpoint;                        // full URL; must be non-empty
@@ -123,7 +111,7 @@ class OtlpExporter : public SpanSink {
   std::chrono::milliseconds RequestTimeout() const;
 
   const OtlpExporterOptions options_;
-  const OtlpEndpoint endpoint_;
+  HttpClient client_;  // thread-safe Abort(); Send from the exporter thread only
   const TraceResource resource_;
   TracingMetrics* const metrics_;
 
@@ -133,10 +121,7 @@ class OtlpExporter : public SpanSink {
   bool accepting_ = true;
   std::optional<std::chrono::steady_clock::time_point> flush_deadline_;
   ExporterStatus status_;
-  httplib::Client* in_flight_ = nullptr;  // so Shutdown can abort a hanging request
-  std::stop_source abort_;                // and a DNS lookup (stopped past the flush deadline)
-  std::size_t address_ = 0;               // exporter thread only: the address that answered last
-  bool done_ = false;                     // the thread has finished
+  bool done_ = false;  // the thread has finished
 
   std::once_flag shutdown_once_;
   std::jthread thread_;  // last: starts after everything above exists

@@ -186,7 +186,7 @@ endpoint_option = true
   CHECK(s.database.connect_timeout == 3s);
   CHECK(s.pool == PoolSettings{2, 30min, 2min, 0ms, 1s, 1min, 5min});
   CHECK(s.probe == ProbeSettings{5s, 1s, 5, 2, 250ms});
-  CHECK(s.http == HttpSettings{"[::]:0", true, true, 2s, 4});
+  CHECK(s.http == HttpSettings{{"::", 0}, true, true, 2s, 4});
   CHECK(s.log == LogSettings{LogLevel::kDebug, LogFormat::kJson});
   CHECK(s.sampling == SamplingSettings{false, 2min, 30s, 2s, 0ms, 50, QueryTextMode::kNone, 64, 1s,
                                        10, 5, 30min});
@@ -332,7 +332,14 @@ TEST_CASE("errors name file:line:col, the key, the problem and what is allowed",
        "0.0.0.0:9188"},
       {"[http]\nlisten = \"0.0.0.0:65536\"\n", "t.toml:2:10: http.listen:", "0..65535"},
       {"[http]\nlisten = \"::1:80\"\n", "t.toml:2:10: http.listen:", "[::]:9188"},
-      {"[http]\nlisten = \":80\"\n", "t.toml:2:10: http.listen:", ""},
+      {"[tracing]\notlp_endpoint = \"http://\"\n",
+       "t.toml:2:17: tracing.otlp_endpoint: \"http://\" has no host", "http://localhost:4318"},
+      {"[tracing]\notlp_endpoint = \"https://collector:0/v1/traces\"\n",
+       "t.toml:2:17: tracing.otlp_endpoint:", "port"},
+      {"[neon]\napi_url = \"https://\"\n", "t.toml:2:11: neon.api_url: \"https://\" has no host",
+       "https://console.neon.tech/api/v2"},
+      {"[neon]\napi_url = \"https://u:k@console.neon.tech/api/v2\"\n",
+       "t.toml:2:11: neon.api_url:", "neon.api_key_env"},
       {"[http]\nreadyz_requires_db = \"true\"\n",
        "t.toml:2:22: http.readyz_requires_db:", "without quotes"},
       {"[log]\nlevel = \"verbose\"\n", "t.toml:2:9: log.level: \"verbose\" is not allowed",
@@ -420,7 +427,7 @@ TEST_CASE("flags override the file", "[config][settings]") {
   cli.listen = "127.0.0.1:0";
   cli.log_level = "debug";
   Settings s = Load("[http]\nlisten = \"0.0.0.0:9999\"\n[log]\nlevel = \"error\"\n", cli);
-  CHECK(s.http.listen == "127.0.0.1:0");
+  CHECK(s.http.listen.ToString() == "127.0.0.1:0");
   CHECK(s.log.level == LogLevel::kDebug);
   CHECK(std::string(LogLevelName(s.log.level)) == "debug");
 
@@ -490,6 +497,27 @@ TEST_CASE("ParseCommandLine", "[config][cli]") {
   CHECK_THAT(
       ParseError({"pgvigil.toml"}),
       Catch::Contains("unexpected argument \"pgvigil.toml\"") && Catch::Contains("--config PATH"));
+}
+
+}  // namespace
+}  // namespace pgvigil
+
+namespace pgvigil {
+namespace {
+
+// What the agent refused at start (after --check-config said ok) is refused by the loader now.
+TEST_CASE("the loader refuses what start-up would: Neon without TLS", "[config][settings]") {
+  g_env = {{"PGVIGIL_DATABASE_URL", "postgresql://u:pw@ep-cool-1.us-east-2.aws.neon.tech/neondb"}};
+  CHECK_THAT(LoadError(""), Catch::Contains("database.url") && Catch::Contains("sslmode") &&
+                                !Catch::Contains("pw@"));
+  CHECK_NOTHROW(Load("[neon]\nallow_insecure_tls = true\n"));
+  g_env["PGSSLMODE"] = "require";
+  CHECK_NOTHROW(Load(""));
+
+  g_env = {{"PGVIGIL_DATABASE_URL", kEnvUrl}};
+  CHECK_THAT(LoadError("[neon]\nsampling_url = "
+                       "\"postgresql://u:pw@ep-cool-1.us-east-2.aws.neon.tech/neondb\"\n"),
+             Catch::Contains("neon.sampling_url"));
 }
 
 }  // namespace

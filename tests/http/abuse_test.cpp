@@ -34,7 +34,7 @@ namespace {
 
 struct Harness {
   explicit Harness(size_t max_connections = 0, size_t per_client = 0) : metrics("9.9.9") {
-    settings.http.listen = "127.0.0.1:0";
+    settings.http.listen = {"127.0.0.1", 0};
     settings.http.threads = 8;  // the default
     lifecycle.config_loaded = true;
     lifecycle.Beat();

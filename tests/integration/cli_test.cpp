@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "support/agent_process.hpp"
 
@@ -43,6 +44,28 @@ TEST_CASE("--check-config rejects a bad value with file, line and key") {
   CHECK(r.exit_code == 2);
   CHECK(r.output.find(":3:") != std::string::npos);
   CHECK(r.output.find("probe.timeout") != std::string::npos);
+}
+
+// --check-config used to accept an endpoint with no host, and the agent then exited 1 at start.
+TEST_CASE("--check-config refuses an OTLP endpoint the exporter could not use") {
+  const std::string path = WriteTemp("[tracing]\notlp_endpoint = \"http://\"\n");
+  const std::map<std::string, std::string> env = {
+      {"PGVIGIL_DATABASE_URL", "postgresql://u@localhost/app"}};
+  auto check = RunPgvigil({"--check-config", "--config", path}, env);
+  auto start = RunPgvigil({"--config", path, "--listen", "127.0.0.1:0"}, env);
+  std::remove(path.c_str());
+  INFO(check.output);
+  CHECK(check.exit_code == 2);
+  CHECK(check.output.find("tracing.otlp_endpoint: \"http://\" has no host") != std::string::npos);
+  INFO(start.output);
+  CHECK(start.exit_code == 2);  // a configuration error, as --check-config says; not a crash
+}
+
+TEST_CASE("--listen :PORT is accepted, as the server always took it") {
+  auto r = RunPgvigil({"--check-config", "--listen", ":9187"},
+                      {{"PGVIGIL_DATABASE_URL", "postgresql://u@localhost/app"}});
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
 }
 
 TEST_CASE("missing database URL is a configuration error") {

@@ -197,9 +197,9 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     REQUIRE(opts.api_url != ip_url);
     NeonApi by_name(opts);
     for (int i = 0; i < 3; ++i) {
-      auto r = by_name.GetEndpoint();
-      INFO((r.error ? r.error->message : std::string()));
-      CHECK(r.ok());
+      auto reply = by_name.GetEndpoint();
+      INFO((reply.error ? reply.error->message : std::string()));
+      CHECK(reply.ok());
     }
     opts.api_url = "http://pgvigil-no-such-host.invalid/api/v2";
     auto nx = NeonApi(opts).GetEndpoint();

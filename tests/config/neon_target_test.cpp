@@ -1,4 +1,4 @@
-#include "neon/neon_target.hpp"
+#include "config/neon_target.hpp"
 
 #include <catch2/catch.hpp>
 
