@@ -564,6 +564,10 @@ ExporterStatus OtlpExporter::Status() const {
 }
 
 std::string OtlpExporter::StatusJson() const {
+  return StatusSection().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json OtlpExporter::StatusSection() const {
   ExporterStatus s = Status();
   nlohmann::json j = {
       {"enabled", true},
@@ -580,7 +584,7 @@ std::string OtlpExporter::StatusJson() const {
   if (!s.last_error.empty()) j["last_error"] = s.last_error;
   if (s.last_export_at) j["last_export_at"] = Rfc3339(*s.last_export_at);
   if (s.last_success_at) j["last_success_at"] = Rfc3339(*s.last_success_at);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j;
 }
 
 std::string OtlpExporter::DisabledStatusJson() { return R"({"enabled":false})"; }
