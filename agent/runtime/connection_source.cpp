@@ -70,9 +70,19 @@ bool ConnectionSource::WithJobConnection(std::chrono::steady_clock::time_point d
   }
   // The probe owns the main pool's connects and their backoff: jobs never open one while it
   // backs off.
-  if (pool_.NextConnectAllowed() > std::chrono::steady_clock::now()) return false;
+  // NextConnectAllowed returns its own "now" when not backing off: read it first.
+  const auto allowed = pool_.NextConnectAllowed();
+  if (allowed > std::chrono::steady_clock::now()) {
+    LogDebug("no connection for a job while the pool backs off", {});
+    return false;
+  }
   auto lease = pool_.Acquire(deadline);
-  if (!lease.ok()) return false;
+  if (!lease.ok()) {
+    LogDebug(
+        "no connection for a job; it runs in a later window",
+        {{"kind", std::string(ErrorKindName(lease.error->kind))}, {"error", lease.error->message}});
+    return false;
+  }
   RunGuarded(lease.value->conn(), fn);
   return true;
 }
