@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "fleet/stats_leader.hpp"
 #include "health/snapshot.hpp"
 #include "http/server.hpp"
 #include "neon/neon_watch.hpp"
@@ -92,6 +93,11 @@ struct Agent::Parts {
       db_stats = std::make_unique<DbStatsCollector>(
           metrics.registry(), DbStatsOptions{s.stats.interval, s.sampling.statement_timeout});
     }
+    if (s.stats.enabled || s.sampling.enabled) {
+      // A follower tries the lock once per collector interval: hand-over within two.
+      const Millis retry = s.stats.enabled ? s.stats.interval : s.sampling.activity_interval;
+      leader = std::make_unique<StatsLeader>(s.stats.election, retry, metrics.registry());
+    }
     std::vector<SpanSink*> sinks = {&span_buffer};
     if (!s.tracing.otlp_endpoint.empty()) {
       exporter = std::make_unique<OtlpExporter>(OtlpExporterOptions::FromSettings(s.tracing),
@@ -118,6 +124,7 @@ struct Agent::Parts {
     parts.tracer = tracer.get();
     parts.exporter = exporter.get();
     parts.neon = neon.get();
+    parts.leader = leader.get();
     scheduler = std::make_unique<Runtime>(s, snapshots, lifecycle, metrics, parts);
     http = std::make_unique<HttpServer>(s, snapshots, lifecycle, metrics);
     AddRoutes();
@@ -162,6 +169,7 @@ struct Agent::Parts {
   Lifecycle lifecycle;
   QuerySampling sampling;
   std::unique_ptr<DbStatsCollector> db_stats;
+  std::unique_ptr<StatsLeader> leader;
   TracingMetrics tracing_metrics;
   TraceResource resource;
   SpanBuffer span_buffer;

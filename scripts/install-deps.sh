@@ -8,7 +8,8 @@ set_name=${1:-run}
 run_pkgs=(g++ cmake make pkg-config ca-certificates curl
   libpq-dev libcpp-httplib-dev prometheus-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   postgresql-15)
-test_pkgs=(catch2 pgbouncer prometheus python3 python3-yaml clang-14 libclang-rt-14-dev
+test_pkgs=(catch2 pgbouncer prometheus prometheus-postgres-exporter python3 python3-yaml clang-14
+  libclang-rt-14-dev
   npm unzip podman runc debootstrap iproute2 procps)
 
 case "$set_name" in

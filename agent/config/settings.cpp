@@ -409,6 +409,11 @@ const std::vector<Field>& Schema() {
        [](const Value& v, Settings& s, Pending&) { s.stats.enabled = ReadBool(v); }},
       {"stats", "interval",
        [](const Value& v, Settings& s, Pending&) { s.stats.interval = ReadDuration(v); }},
+      {"stats", "election",
+       [](const Value& v, Settings& s, Pending&) {
+         s.stats.election = ReadEnum<StatsElection>(
+             v, {{"auto", StatsElection::kAuto}, {"off", StatsElection::kOff}});
+       }},
 
       {"tracing", "otlp_endpoint",
        [](const Value& v, Settings& s, Pending&) { s.tracing.otlp_endpoint = ReadHttpUrl(v); }},

@@ -96,9 +96,14 @@ struct TracingSettings {
   bool operator==(const TracingSettings&) const = default;
 };
 
+// stats.election: `auto` elects one stats leader per database among the sidecars watching it
+// (fleet/stats_leader.hpp); `off` makes every sidecar collect.
+enum class StatsElection { kAuto, kOff };
+
 struct StatsSettings {
   bool enabled = true;      // postgres_exporter-compatible database statistics
   Millis interval{30'000};  // never per scrape; skipped while the database is idle
+  StatsElection election = StatsElection::kAuto;
   bool operator==(const StatsSettings&) const = default;
 };
 

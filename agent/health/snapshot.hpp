@@ -42,7 +42,8 @@ struct Snapshot {
   nlohmann::json tracing;
   nlohmann::json neon;
   nlohmann::json db_stats;
-  nlohmann::json jobs;  // the scheduler's jobs: runs, outcome, duration, deferred windows
+  nlohmann::json stats_leader;  // fleet/stats_leader.hpp StatusJson; null without statistics
+  nlohmann::json jobs;          // the scheduler's jobs: runs, outcome, duration, deferred windows
   InternalErrors internal_errors;
 };
 

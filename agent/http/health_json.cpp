@@ -99,6 +99,7 @@ std::string RenderHealthJson(const Snapshot& s, const Lifecycle& lifecycle, bool
   j["tracing"] = s.tracing;
   j["neon"] = s.neon;
   j["db_stats"] = s.db_stats;
+  j["stats_leader"] = s.stats_leader;
   j["jobs"] = s.jobs;
   j["internal_errors"] = InternalErrorsSection(s.internal_errors);
   // Server messages may carry invalid UTF-8; replace it rather than throw.

@@ -49,6 +49,13 @@ class GaugeVec {
     live_.insert(seen_.begin(), seen_.end());
     seen_.clear();
   }
+  // Removes every series (the collector failed, or its data can no longer be vouched for).
+  void Clear() {
+    live_.insert(seen_.begin(), seen_.end());
+    for (const auto& labels : live_) family_->Remove(&family_->Add(labels));
+    live_.clear();
+    seen_.clear();
+  }
 
  private:
   prometheus::Family<prometheus::Gauge>* family_;
@@ -72,6 +79,11 @@ class MirrorCounter {
     const double delta = last_ ? v - *last_ : v;
     family_->Add({}).Increment(delta);
     last_ = v;
+  }
+  // Removes the series; the next Set starts a new one at the server's value.
+  void Clear() {
+    if (last_) family_->Remove(&family_->Add({}));
+    last_.reset();
   }
 
  private:
@@ -266,6 +278,7 @@ struct DbStatsCollector::State {
   struct Collector {
     std::string name;
     RunFn run;
+    std::function<void()> forget;  // removes this collector's series (see SetForgets)
     std::unique_ptr<CollectorMetrics> metrics;
     // Last outcome, for StatusJson (guarded by mu).
     bool ran = false;
@@ -279,6 +292,7 @@ struct DbStatsCollector::State {
   mutable std::mutex mu;  // guards the status fields of collectors and last_run
   std::vector<Collector> collectors;
   std::optional<SteadyTime> last_start;
+  bool forgotten = false;  // Forget() ran and no run since: no pg_* series exported
   std::chrono::system_clock::time_point last_run{};
 
   GaugeVec pg_static;
@@ -321,6 +335,46 @@ struct DbStatsCollector::State {
       stat_database.emplace_back(r, std::string("pg_stat_database_") + kStatDatabaseColumns[i],
                                  kStatDatabaseHelp[i]);
     }
+  }
+
+  // What each collector removes when it fails or on Forget(): every series it sets.
+  void SetForgets() {
+    const std::map<std::string, std::function<void()>> forgets = {
+        {"static", [this] { pg_static.Clear(); }},
+        {"postmaster", [this] { postmaster_start.Clear(); }},
+        {"stat_database",
+         [this] {
+           for (auto& g : stat_database) g.Clear();
+         }},
+        {"stat_activity",
+         [this] {
+           activity_count.Clear();
+           activity_max_tx.Clear();
+         }},
+        {"locks", [this] { locks_count.Clear(); }},
+        {"database", [this] { database_size.Clear(); }},
+        {"settings",
+         [this] {
+           for (auto& [name, g] : settings) g.Clear();
+         }},
+        {"stat_bgwriter",
+         [this] {
+           for (auto& [name, c] : bg_counters) c.Clear();
+         }},
+        {"replication",
+         [this] {
+           is_replica.Clear();
+           lag_seconds.Clear();
+         }},
+        // pgvigil_neon_lfc_*_total stay: pgvigil accumulates them across compute restarts.
+        {"neon_lfc",
+         [this] {
+           lfc_available.Clear();
+           lfc_used_chunks.Clear();
+           lfc_hit_ratio.Clear();
+         }},
+    };
+    for (auto& c : collectors) c.forget = forgets.at(c.name);
   }
 
   MirrorCounter& Bg(const BgColumn& c) {
@@ -562,9 +616,17 @@ DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOption
                    st.lfc_hit_ratio.Sweep();
                  });
   });
+  st.SetForgets();
 }
 
 DbStatsCollector::~DbStatsCollector() = default;
+
+void DbStatsCollector::Forget() {
+  State& st = *state_;
+  for (auto& c : st.collectors) c.forget();
+  std::lock_guard lock(st.mu);
+  st.forgotten = true;
+}
 
 DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn) {
   return RunAll(conn, std::chrono::steady_clock::now() + options_.interval);
@@ -578,6 +640,7 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline)
     std::lock_guard lock(st.mu);
     st.last_start = start;
     st.last_run = std::chrono::system_clock::now();
+    st.forgotten = false;
   }
   for (auto& c : st.collectors) {
     const auto now = std::chrono::steady_clock::now();
@@ -600,6 +663,7 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline)
     } else {
       ++status.failed;
       c.metrics->RecordFailure(took);
+      c.forget();                     // no stale series: gone until the collector works again
       if (c.ok || c.error.empty()) {  // log transitions, not every run
         LogWarn("database statistics collector failed",
                 {{"collector", c.name},
@@ -625,6 +689,7 @@ nlohmann::json DbStatsCollector::StatusJson() const {
   nlohmann::json j;
   j["interval_seconds"] = std::chrono::duration<double>(options_.interval).count();
   j["last_run"] = st.last_start ? nlohmann::json(FormatRfc3339Utc(st.last_run)) : nlohmann::json();
+  j["series_exported"] = st.last_start.has_value() && !st.forgotten;
   nlohmann::json cs = nlohmann::json::object();
   for (const auto& c : st.collectors) {
     nlohmann::json one;

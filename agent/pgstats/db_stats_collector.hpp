@@ -31,8 +31,16 @@
 //                  pgvigil_neon_lfc_hit_ratio (0..1, since the compute started).
 //                  Connection use against max_connections needs no extra query:
 //                  sum(pg_stat_activity_count) / pg_settings_max_connections.
-// A collector that fails (permission, missing view, timeout) is counted and the others still run;
-// its last values stay, their age visible in pgvigil_collector_last_success_timestamp_seconds.
+// A collector that fails (permission, missing view, timeout) is counted and the others still run.
+// No stale series (as postgres_exporter, which exports nothing it could not read): a collector
+// that fails removes its series at once, and Forget() removes every collector's (the scheduler
+// calls it when a probe fails, the database is down or asleep, or this sidecar is not the stats
+// leader, fleet/stats_leader.hpp). They come back on the collector's next successful run; a
+// mirrored counter then starts a new series at the server's value (Prometheus reads the gap as a
+// reset when the value went down, as continuous when it did not: both right). Not removed: the
+// pgvigil_collector_* series (pgvigil's own, the age of the last success stays visible) and the
+// pgvigil_neon_lfc_*_total counters (pgvigil accumulates them across compute restarts; they just
+// stop growing).
 // Series whose labels vanished (a dropped database) are removed on the next successful run.
 // Mirrored server counters follow resets (stats reset, Neon compute restart) by recreating the
 // series, which Prometheus reads as a counter reset.
@@ -79,12 +87,17 @@ class DbStatsCollector {
   // Same, with the whole run bounded by one interval.
   DbStatsRunStatus RunAll(Connection& conn);
 
+  // Drops every pg_* series this collector exports (database down/asleep, or not the stats
+  // leader); the next successful run brings them back. Cheap, idempotent, no database access.
+  void Forget();
+
   // Whether a run is due at `now` (never run, or interval elapsed since the last start).
   bool Due(SteadyTime now) const;
   std::chrono::milliseconds interval() const { return options_.interval; }
 
-  // For /health: {"interval_seconds", "last_run", "collectors": {name: {"ok", "last_success",
-  // "duration_seconds", "errors", "error"?}}}. Error texts come scrubbed from DbError.
+  // For /health: {"interval_seconds", "last_run", "series_exported", "collectors": {name: {"ok",
+  // "last_success", "duration_seconds", "errors", "error"?}}}. Error texts come scrubbed from
+  // DbError.
   nlohmann::json StatusJson() const;
 
  private:

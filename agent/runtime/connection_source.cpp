@@ -48,6 +48,7 @@ std::optional<Pool::Lease> ConnectionSource::SamplingLease(
                {"error", lease.error->message}});
     }
     sampling_pool_failing_ = true;
+    if (on_sampling_lost_) on_sampling_lost_("cannot connect to neon.sampling_url");
     return std::nullopt;
   }
   if (sampling_pool_failing_) LogInfo("connected to neon.sampling_url; sampling resumed", {});

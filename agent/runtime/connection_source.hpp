@@ -33,6 +33,10 @@ class ConnectionSource {
   // pgvigil's own connects and statement time on the databases Neon counts (both pools), so the
   // Neon activity check does not take pgvigil's work for an application's.
   OwnUsage OwnUsageNow() const;
+  // Called when the sampling pool cannot connect (the jobs' database is out of reach).
+  void SetOnSamplingPoolLost(std::function<void(std::string_view why)> fn) {
+    on_sampling_lost_ = std::move(fn);
+  }
   void Maintain();
   void CloseAll(const std::string& reason);
 
@@ -42,6 +46,7 @@ class ConnectionSource {
   Pool pool_;
   std::optional<Pool> sampling_pool_;
   bool sampling_pool_failing_ = false;
+  std::function<void(std::string_view)> on_sampling_lost_;
 };
 
 }  // namespace pgvigil

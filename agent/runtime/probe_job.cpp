@@ -46,6 +46,7 @@ void ProbeJob::Apply(const Decision& d, const Clock& clock) {
     neon_->OnPoolClosed();
   }
   probing_ = d.probing;
+  if (!probing_ && on_database_lost_) on_database_lost_("pgvigil lets the Neon compute sleep");
   bool changed = false;
   const auto before = health_.state();
   if (d.compute_unknown) {
@@ -148,6 +149,7 @@ void ProbeJob::Cycle(const Clock& clock) {
   }
   Observe(r, count_failure);
   last_ok_ = r.ok;
+  if (!r.ok && on_database_lost_) on_database_lost_("the probe failed");
   if (r.ok) {
     root.SetOk();
   } else if (r.error) {

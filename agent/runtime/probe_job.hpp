@@ -39,6 +39,11 @@ class ProbeJob final : public Job {
   // Called with the probe's session just before the Neon policy closes the pools, so the
   // statements sampler takes its last window (pg_stat_statements empties on a restart).
   void SetLastWindow(std::function<void(Connection*)> fn) { last_window_ = std::move(fn); }
+  // Called when the probe fails or the Neon policy stops probing: the database-wide series can
+  // no longer be vouched for (fleet: the stats leader's session is gone or about to be).
+  void SetOnDatabaseLost(std::function<void(std::string_view why)> fn) {
+    on_database_lost_ = std::move(fn);
+  }
 
   bool probing() const { return probing_; }
   // Probing and the last probe succeeded: the other jobs may use the database.
@@ -57,6 +62,7 @@ class ProbeJob final : public Job {
   Tracer* tracer_;
   HealthModel health_;
   std::function<void(Connection*)> last_window_;
+  std::function<void(std::string_view)> on_database_lost_;
   bool probing_ = true;  // false while the Neon policy keeps away from the compute
   bool last_ok_ = false;
   bool probe_now_ = false;  // a Neon decision asked for a probe at once

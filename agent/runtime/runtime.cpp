@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "fleet/stats_leader.hpp"
 #include "neon/neon_watch.hpp"
 #include "pgstats/db_stats_collector.hpp"
 #include "runtime/db_stats_job.hpp"
@@ -44,6 +45,15 @@ Runtime::Runtime(const Settings& settings, SnapshotStore& snapshots, Lifecycle& 
   hooks.publish = [this] { Publish(); };
   hooks.maintain = [this] { connections_.Maintain(); };
   hooks.shutdown = [this] { connections_.CloseAll("shutdown"); };
+  hooks.may_run_jobs = [this](const JobContext& ctx) { return MayRunJobs(ctx); };
+  probe_.SetOnDatabaseLost([this](std::string_view why) {
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost(why);
+  });
+  connections_.SetOnSamplingPoolLost([this](std::string_view why) {
+    ForgetDatabaseSeries();
+    if (parts_.leader) parts_.leader->OnDatabaseLost(why);
+  });
   scheduler_ = std::make_unique<Scheduler>(SystemClock::Instance(), lifecycle, metrics, probe_,
                                            std::move(list), std::move(hooks));
   // One turn may legitimately sit in a connect, the probe, an API call and a window of jobs;
@@ -63,6 +73,26 @@ void Runtime::Stop() {
   // so shutdown stays within http.shutdown_timeout.
   abort_.Trigger();
   scheduler_->Stop();
+}
+
+void Runtime::ForgetDatabaseSeries() {
+  if (parts_.db_stats) parts_.db_stats->Forget();
+  if (parts_.sampling) parts_.sampling->metrics().ClearCurrent();
+  if (scheduler_) scheduler_->MakeAllDue();
+}
+
+bool Runtime::MayRunJobs(const JobContext& ctx) {
+  if (!parts_.leader) return true;
+  bool may = false;
+  const auto now = std::chrono::steady_clock::now();
+  connections_.WithJobConnection(
+      ctx.Bound(now + settings_.database.connect_timeout), nullptr, [&](Connection& conn) {
+        const auto start = std::chrono::steady_clock::now();
+        may = parts_.leader->MayCollect(conn, start,
+                                        ctx.Bound(start + settings_.sampling.statement_timeout));
+      });
+  if (!may) ForgetDatabaseSeries();  // a follower exports no database-wide series
+  return may;
 }
 
 void Runtime::Publish() {
@@ -90,6 +120,7 @@ void Runtime::Publish() {
       parts_.exporter ? parts_.exporter->StatusSection() : OtlpExporter::DisabledStatusSection();
   if (parts_.neon) s->neon = parts_.neon->Status();
   if (parts_.db_stats) s->db_stats = parts_.db_stats->StatusJson();
+  if (parts_.leader) s->stats_leader = parts_.leader->StatusJson();
   s->jobs = scheduler_->JobsStatus();
   s->internal_errors = scheduler_->internal_errors();
   metrics_.UpdatePool(s->pool);

@@ -25,6 +25,7 @@ class DbStatsCollector;
 class Tracer;
 class NeonWatch;
 class OtlpExporter;
+class StatsLeader;
 
 // Optional parts, owned by the composition root; null when off.
 struct RuntimeParts {
@@ -33,6 +34,7 @@ struct RuntimeParts {
   Tracer* tracer = nullptr;
   OtlpExporter* exporter = nullptr;  // only for its /health status
   NeonWatch* neon = nullptr;
+  StatsLeader* leader = nullptr;  // fleet: only the elected stats leader runs database-wide jobs
 };
 
 class Runtime {
@@ -49,6 +51,11 @@ class Runtime {
 
  private:
   void Publish();
+  // No stale series: drops the database-wide series (pg_*, last sampling window) when this
+  // sidecar cannot vouch for them (probe failed, database asleep, not the stats leader) and
+  // makes the jobs due so they collect again as soon as this sidecar may.
+  void ForgetDatabaseSeries();
+  bool MayRunJobs(const JobContext& ctx);
 
   const Settings& settings_;
   SnapshotStore& snapshots_;

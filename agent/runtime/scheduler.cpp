@@ -127,10 +127,17 @@ void Scheduler::RunWindow() {
   for (Entry& e : entries_) order.push_back(&e);
   std::stable_sort(order.begin(), order.end(),
                    [](const Entry* a, const Entry* b) { return a->due < b->due; });
+  bool gate_passed = false;
   for (Entry* e : order) {
     const auto now = clock_.Steady();
     if (e->due > now) break;  // sorted: nothing later is due either
     if (!probe_.database_ready()) break;
+    if (!gate_passed && hooks_.may_run_jobs) {
+      bool may = false;
+      const JobContext ctx = Context(window_end, false);
+      if (!Guarded("scheduler", [&] { may = hooks_.may_run_jobs(ctx); }) || !may) return;
+      gate_passed = true;
+    }
     // No room at all (a statement sent at the window's end would only time out), or the job's
     // last duration does not fit what is left: the next window. One deferred kMaxDeferrals
     // times runs on whatever room there is, so it makes progress and is measured again.
@@ -169,6 +176,10 @@ void Scheduler::RunEntry(Entry& e, std::chrono::steady_clock::time_point window_
     e.due = started +
             std::chrono::duration_cast<std::chrono::steady_clock::duration>(e.job->interval());
   }
+}
+
+void Scheduler::MakeAllDue() {
+  for (Entry& e : entries_) e.due = {};
 }
 
 std::chrono::steady_clock::time_point Scheduler::NextWake() const {

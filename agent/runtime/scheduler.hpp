@@ -35,6 +35,9 @@ struct SchedulerHooks {
   std::function<void()> publish;   // after every turn: build and publish a snapshot
   std::function<void()> maintain;  // after every turn: pool upkeep
   std::function<void()> shutdown;  // when the loop ends: close the pools
+  // Before the first job of a window (only when one is due): may the jobs run now? (fleet: only
+  // the elected stats leader runs database-wide jobs). Unset = always.
+  std::function<bool(const JobContext&)> may_run_jobs;
 };
 
 class Scheduler {
@@ -64,6 +67,8 @@ class Scheduler {
   bool Guarded(const char* component, const std::function<void()>& fn);
 
   InternalErrors internal_errors() const { return errors_; }
+  // Every job due at once (the next window runs them): after their series were dropped.
+  void MakeAllDue();
   // /health "jobs": per job its interval, runs, outcome, duration, deferrals and Status().
   nlohmann::json JobsStatus() const;
 

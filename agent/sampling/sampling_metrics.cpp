@@ -135,6 +135,11 @@ void SamplingMetrics::SetLongRunning(double count, double max_seconds) {
   long_running_max_->Set(max_seconds);
 }
 
+void SamplingMetrics::ClearCurrent() {
+  SetLongRunning(0, 0);
+  SetTopStatements({});
+}
+
 void SamplingMetrics::SetTopStatements(const std::vector<TopStatementLabel>& top) {
   if (top_n_labels_ == 0) return;
   std::map<std::string, const TopStatementLabel*> wanted;

@@ -59,6 +59,11 @@ class SamplingMetrics {
   void SetLongRunning(double count, double max_seconds);
   // Replaces the opt-in labelled series with (at most top_n_labels of) `top`.
   void SetTopStatements(const std::vector<TopStatementLabel>& top);
+  // This sidecar stopped sampling (not the stats leader, database down or asleep): the
+  // last-window series go (top statements) and the long-running gauges read 0, so no old window
+  // is shown as current. The cumulative counters stay and stop growing (dashboards take the max
+  // of their rates across sidecars, so each statement counts once).
+  void ClearCurrent();
 
   CollectorMetrics& statements_collector() { return statements_collector_; }
   CollectorMetrics& activity_collector() { return activity_collector_; }

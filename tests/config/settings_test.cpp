@@ -219,6 +219,13 @@ endpoint_option = true
   CHECK(s.neon.endpoint_option);
 }
 
+TEST_CASE("stats.election is auto by default and may be turned off", "[config][settings]") {
+  CHECK(Settings{}.stats.election == StatsElection::kAuto);
+  const std::string db = "[database]\nurl = \"postgresql://u@h/d\"\n";
+  CHECK(Load(db + "[stats]\nelection = \"off\"\n").stats.election == StatsElection::kOff);
+  CHECK(Load(db + "[stats]\nelection = \"auto\"\n").stats.election == StatsElection::kAuto);
+}
+
 TEST_CASE("database URL precedence", "[config][settings]") {
   const std::string file_url = "postgresql://f:pw@from-file/db";
   SECTION("url in the file beats the environment") {
@@ -332,6 +339,7 @@ TEST_CASE("errors name file:line:col, the key, the problem and what is allowed",
        "allowed debug, info, warn, error"},
       {"[log]\nformat = \"text\"\n", "t.toml:2:10: log.format:", "logfmt, json"},
       {"[neon]\nmode = \"maybe\"\n", "t.toml:2:8: neon.mode:", "auto, on, off"},
+      {"[stats]\nelection = \"maybe\"\n", "t.toml:2:12: stats.election:", "auto, off"},
       {"[neon]\nidle_policy = \"sleep\"\n",
        "t.toml:2:15: neon.idle_policy:", "allow_suspend, keep_awake"},
       {"[neon]\napi_poll_interval = \"100ms\"\n",

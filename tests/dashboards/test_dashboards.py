@@ -95,10 +95,12 @@ def metric_names(expr):
     return names
 
 
-def grafana_to_promql(expr):
-    """Replaces Grafana's template variables with what Grafana would send for "All"."""
+def grafana_to_promql(expr, job=".+"):
+    """Replaces Grafana's template variables with what Grafana would send for "All". `job`: the
+    job variable's "All", the regex of the jobs that export pgvigil_build_info."""
     for var, value in (("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "5m"),
-                       ("$namespace", ".*"), ("$pod", ".*"), ("$instance", ".*")):
+                       ("$namespace", ".*"), ("$pod", ".*"), ("$instance", ".*"),
+                       ("$datname", ".*"), ("$job", job)):
         expr = expr.replace(var, value)
     return expr
 
@@ -154,6 +156,18 @@ def parse_rules(path):
                 continue
         i += 1
     return rules
+
+
+def unscoped_selectors(expr):
+    """Metric names in `expr` whose selector does not carry job=~"$job"."""
+    e = re.sub(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{[^{}]*job=~\"\$job\"[^{}]*\}", " ", expr)
+    return metric_names(e)
+
+
+def selects_only_pgvigil(expr):
+    """pgvigil_* names are pgvigil's own; pg_* and up need a join with pgvigil_build_info."""
+    foreign = {n for n in metric_names(expr) if not n.startswith("pgvigil_")}
+    return not foreign or "on (job, instance)" in expr and "pgvigil_build_info" in expr
 
 
 def github_anchors(markdown):
@@ -270,7 +284,12 @@ def check_dashboard(name, d):
     ds = variables.get("datasource", {})
     check(ds.get("type") == "datasource" and ds.get("query") == "prometheus",
           f"{name}: needs a `datasource` variable of type datasource/prometheus, got {ds}")
-    for var in ("namespace", "pod", "instance"):
+    job = variables.get("job", {})
+    check(job.get("type") == "query" and "pgvigil_build_info" in job.get("definition", "") and
+          job.get("includeAll") and job.get("allValue") in (None, ""),
+          f"{name}: needs a `job` variable listing pgvigil_build_info's jobs whose All is that "
+          "list (no allValue such as .*, which would take in other exporters)")
+    for var in ("job", "namespace", "pod", "instance", "datname"):
         v = variables.get(var)
         check(v is not None and v.get("type") == "query",
               f"{name}: needs a `{var}` query variable")
@@ -296,6 +315,8 @@ def check_dashboard(name, d):
             continue
         check(title and title not in titles, f"{name}: panel title {title!r} empty or repeated")
         titles.add(title)
+        check(len(p.get("description", "")) >= 20,
+              f"{name}: panel {title!r} needs a description")
         unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
         check(bool(unit), f"{name}: panel {title!r} has no unit")
         targets = p.get("targets", [])
@@ -303,6 +324,15 @@ def check_dashboard(name, d):
         for t in targets:
             check(bool(t.get("expr", "").strip()), f"{name}: panel {title!r} has an empty expr")
             check(bool(t.get("refId")), f"{name}: panel {title!r} target without refId")
+            check(not unscoped_selectors(t.get("expr", "")),
+                  f"{name}: panel {title!r}: every selector must carry job=~\"$job\", "
+                  f"unscoped: {sorted(unscoped_selectors(t.get('expr', '')))}")
+            # A sum over pg_* series is fine per sidecar (by ... instance), never across them.
+            for by, agg in re.findall(r"\bsum\b(?:\s+(?:by|without)\s*\(([^)]*)\))?\s*\(\s*"
+                                      r"(?:(?:rate|increase)\s*\()?\s*(pg_[a-z_]+)",
+                                      t.get("expr", "")):
+                check("instance" in by, f"{name}: panel {title!r} sums database-wide {agg} across "
+                      "sidecars; take max by (...) per database")
     for title in CORE_PANELS.get(name, []):
         check(title in titles, f"{name}: core panel {title!r} missing")
     for p in d.get("panels", []):
@@ -330,9 +360,14 @@ def check_rules():
         check("$value" in r["annotations"].get("description", ""),
               f"{a}: description does not show $value")
         url = r["annotations"].get("runbook_url", "")
-        m = re.match(r"(?:.*/)?docs/runbook\.md#([\w-]+)$", url)
+        m = re.match(r"https://\S+/docs/runbook\.md#([\w-]+)$", url)
         check(m is not None and m.group(1) in anchors,
-              f"{a}: runbook_url {url!r} does not point to a docs/runbook.md section")
+              f"{a}: runbook_url {url!r} is not an absolute URL of a docs/runbook.md section")
+        check("$labels.instance" in r["annotations"].get("description", ""),
+              f"{a}: the description must name the instance ($labels.instance)")
+        check(selects_only_pgvigil(r.get("expr", "")),
+              f"{a}: matches pg_* series of any job; join with pgvigil_build_info "
+              "(and on (job, instance) pgvigil_build_info)")
         fires = re.search(r"alertname: %s\n\s+exp_alerts:\n\s+- exp_labels" % a, tests_text)
         quiet = re.search(r"alertname: %s\n\s+exp_alerts: \[\]" % a, tests_text)
         check(fires and quiet, f"{a}: unit tests need a firing and a quiet case")
@@ -591,6 +626,24 @@ def self_test():
           {"h", "h_bucket", "h_sum", "h_count", "c_total", "g"}, "names_from_exposition")
     check(grafana_to_promql('x{pod=~"$pod"}[$__rate_interval]') == 'x{pod=~".*"}[1m]',
           "grafana_to_promql")
+    check(unscoped_selectors('max(a{job=~"$job", x="1"}) / b{x="y"} + c') == {"b", "c"},
+          "unscoped_selectors")
+    check(selects_only_pgvigil("pgvigil_x > 1") and not selects_only_pgvigil("pg_x > 1") and
+          selects_only_pgvigil("pg_x > 1 and on (job, instance) pgvigil_build_info"),
+          "selects_only_pgvigil")
+
+
+def check_generated():
+    """dashboards/generate.py reproduces every committed file it writes, byte for byte."""
+    sys.path.insert(0, DASH_DIR)
+    try:
+        import generate  # noqa: E402 - dashboards/generate.py
+    finally:
+        sys.path.pop(0)
+    for rel, text in generate.render().items():
+        path = os.path.join(ROOT, rel)
+        same = os.path.exists(path) and open(path, "rb").read() == text.encode()
+        check(same, f"{rel} is not what dashboards/generate.py writes; run it and commit")
 
 
 def check_helm_copies():
@@ -614,6 +667,7 @@ def main():
     for name, d in dashboards.items():
         check_dashboard(name, d)
     check_helm_copies()
+    check_generated()
     rules = check_rules()
     exprs = all_exprs(dashboards, rules)
     url = os.environ.get("PGVIGIL_METRICS_URL")

@@ -433,6 +433,16 @@ def monitoring_resources():
     # Misconfiguration pages at once: no pending period.
     assert alerts["PgvigilDatabaseMisconfigured"].get("for", "0m") in ("0m", "0s"), \
         "PgvigilDatabaseMisconfigured must not wait"
+    # runbook_url: absolute, on the repository's runbook by default, on runbookBaseUrl when set.
+    for r in alerts.values():
+        assert r["annotations"]["runbook_url"].startswith("https://") and \
+            "/docs/runbook.md#" in r["annotations"]["runbook_url"], r["annotations"]
+    docs, _ = render(values={"prometheusRule": {
+        "enabled": True, "runbookBaseUrl": "https://wiki.example.com/ops/pgvigil/"}})
+    urls = [r["annotations"]["runbook_url"]
+            for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    assert urls and all(u.startswith("https://wiki.example.com/ops/pgvigil#pgvigil")
+                        for u in urls), urls
     # The Service selector follows service.selector in app charts.
     docs, _ = render(values={"service": {"selector": {"app": "mine"}}})
     assert one(docs, "Service")["spec"]["selector"] == {"app": "mine"}

@@ -283,10 +283,37 @@ TEST_CASE("neon.sampling_url: probes through the pooler, sampling on the direct 
             .value_or(0) >= 1);
   CHECK(metrics.find("pg_stat_database_xact_commit{") != std::string::npos);
   CHECK(agent.State() == "up");
+  // The stats election runs on the direct session: a real leader, not all_collect.
+  const json leader = Get(agent, "/health")["stats_leader"];
+  INFO(leader.dump());
+  CHECK(leader["role"] == "leader");
+  CHECK(MetricValue(metrics, "pgvigil_stats_leader").value_or(-1) == 1);
   // The direct connection carries pgvigil's application_name.
   CHECK(std::stoi(pg.Psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                           "'pgvigil' AND client_port IS NOT NULL")) >= 1);
   CHECK(agent.Output().find(kPassword) == std::string::npos);
+}
+
+TEST_CASE("stats election through a transaction pooler: every sidecar collects, /health says why",
+          "[live]") {
+  PgServer pg;
+  PgBouncer bouncer(pg);
+  AgentProcess agent(Config("[stats]\ninterval = \"1s\"\n"), {{"TEST_DB_URL", bouncer.Url()}});
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  json leader;
+  CHECK(Eventually(
+      [&] {
+        leader = Get(agent, "/health")["stats_leader"];
+        return leader["role"] == "all_collect";
+      },
+      5s));
+  INFO(leader.dump());
+  CHECK(leader["collects"] == true);
+  CHECK(leader["hint"].get<std::string>().find("neon.sampling_url") != std::string::npos);
+  CHECK(MetricValue(agent.Get("/metrics").body, "pgvigil_stats_leader").value_or(-1) == 1);
+  // No session lock was left on a server connection PgBouncer shares with others.
+  CHECK(std::stoi(pg.Psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")) == 0);
 }
 
 TEST_CASE("neon.sampling_url that refuses: probes stay up, sampling paused, no secret leaked",

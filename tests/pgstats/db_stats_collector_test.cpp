@@ -262,6 +262,54 @@ TEST_CASE("DbStatsCollector: a failing collector does not stop the others [live]
   CHECK(collector.StatusJson()["collectors"]["postmaster"]["ok"] == true);
 }
 
+// No stale series: what failed or was forgotten is absent from the exposition, not repeated.
+TEST_CASE("DbStatsCollector: a failing collector and Forget() remove their series [live]",
+          "[pgstats][live]") {
+  PgServer pg;
+  prometheus::Registry registry;
+  DbStatsCollector collector(registry);
+  Connection conn = Open(pg);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  std::string text = Text(registry);
+  REQUIRE(MetricValue(text, "pg_postmaster_start_time_seconds").has_value());
+  const double commits =
+      Value(text, R"(pg_stat_database_xact_commit{datid="5",datname="postgres"})");
+  CHECK(collector.StatusJson()["series_exported"] == true);
+
+  // A collector that starts failing loses its series at once; the others keep theirs.
+  pg.Psql("REVOKE EXECUTE ON FUNCTION pg_postmaster_start_time() FROM PUBLIC;");
+  CHECK(collector.RunAll(conn, Clock::now() + 20s).failed == 1);
+  text = Text(registry);
+  CHECK_FALSE(MetricValue(text, "pg_postmaster_start_time_seconds").has_value());
+  CHECK(MetricValue(text, "pg_settings_max_connections").has_value());
+  pg.Psql("GRANT EXECUTE ON FUNCTION pg_postmaster_start_time() TO PUBLIC;");
+
+  // Forget: every pg_* series goes (families stay declared, without samples); pgvigil's own
+  // collector series stay.
+  collector.Forget();
+  text = Text(registry);
+  INFO(text);
+  for (const char* series :
+       {"pg_static{", "pg_stat_database_xact_commit{", "pg_stat_activity_count{", "pg_locks_count{",
+        "pg_database_size_bytes{", "pg_settings_max_connections ",
+        "pg_stat_bgwriter_checkpoints_req_total ", "pg_replication_is_replica ",
+        "pg_replication_lag_seconds ", "pgvigil_neon_lfc_available "}) {
+    INFO(series);
+    CHECK(text.find(std::string("\n") + series) == std::string::npos);
+  }
+  CHECK(MetricValue(text, R"(pgvigil_collector_errors_total{collector="postmaster"})") == 1);
+  CHECK(collector.StatusJson()["series_exported"] == false);
+  collector.Forget();  // idempotent
+
+  // The next run brings everything back; the mirrored counters start from the server's values.
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  text = Text(registry);
+  CHECK(MetricValue(text, "pg_postmaster_start_time_seconds").has_value());
+  CHECK(Value(text, R"(pg_stat_database_xact_commit{datid="5",datname="postgres"})") >= commits);
+  CHECK(Value(text, "pg_stat_bgwriter_buffers_alloc_total") > 0);
+  CHECK(collector.StatusJson()["series_exported"] == true);
+}
+
 TEST_CASE("DbStatsCollector: vanished databases lose their series, counters follow resets [live]",
           "[pgstats][live]") {
   PgServer pg;

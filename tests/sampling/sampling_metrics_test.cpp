@@ -52,6 +52,21 @@ TEST_CASE("Sampling metrics accumulate deltas and stay bounded", "[metrics]") {
   CHECK(text.find("pgvigil_collector_errors_total{collector=\"activity\"} 0") != std::string::npos);
 }
 
+TEST_CASE("ClearCurrent drops the last window, keeps the cumulative counters", "[metrics]") {
+  prometheus::Registry registry;
+  SamplingMetrics m(registry, 2);
+  m.AddStatementTotals(50, 0.25, 100);
+  m.SetLongRunning(3, 120);
+  m.SetTopStatements({{"aaaaaaaaaaaaaaaa", 1.5, 10, "SELECT a"}});
+  m.ClearCurrent();  // not the stats leader any more
+  CHECK(m.top_label_series() == 0);
+  CHECK(m.top_info_series() == 0);
+  CHECK(m.long_running() == 0);
+  CHECK(m.long_running_max_seconds() == 0);
+  CHECK(m.calls_total() == 50);
+  CHECK(Serialize(registry).find("aaaaaaaaaaaaaaaa") == std::string::npos);
+}
+
 TEST_CASE("The info metric's query label is valid UTF-8 cut at a fixed length", "[metrics]") {
   prometheus::Registry registry;
   SamplingMetrics m(registry, 10);

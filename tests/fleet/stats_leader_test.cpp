@@ -1,0 +1,157 @@
+// StatsLeader against a real PostgreSQL 15 (and PgBouncer in transaction mode) [live]: one leader
+// per database, followers that take over when the leader's session ends, no lock through a
+// pooler, and the pgvigil_stats_leader gauge.
+#include "fleet/stats_leader.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "support/agent_process.hpp"
+#include "support/pg_server.hpp"
+
+namespace pgvigil {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::MetricValue;
+using test::PgBouncer;
+using test::PgServer;
+
+Connection Open(const std::string& url) {
+  ParsedUrl parsed = ParseDatabaseUrl(url);
+  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
+  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  if (!opened.ok()) throw std::runtime_error("connect failed: " + opened.error->message);
+  return std::move(*opened.value);
+}
+
+double Gauge(const prometheus::Registry& r) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, r.Collect());
+  return MetricValue(out.str(), "pgvigil_stats_leader").value_or(-1);
+}
+
+// Advisory locks with pgvigil's key held on the server, whoever holds them.
+std::string LockHolders(const PgServer& pg) {
+  std::string out = pg.Psql(
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND classid = " +
+      std::to_string(kStatsLeaderLockKey >> 32) +
+      " AND objid = " + std::to_string(kStatsLeaderLockKey & 0xffffffff));
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+TEST_CASE("StatsLeader: one leader per database; a follower takes over when it goes [live]",
+          "[fleet][live]") {
+  PgServer pg;
+  prometheus::Registry ra, rb;
+  StatsLeader a(StatsElection::kAuto, 5s, ra);
+  StatsLeader b(StatsElection::kAuto, 5s, rb);
+  CHECK(a.role() == StatsRole::kNone);
+  CHECK(Gauge(ra) == 0);
+
+  std::optional<Connection> ca = Open(pg.Url());
+  Connection cb = Open(pg.Url());
+  const auto t0 = Clock::now();
+  CHECK(a.MayCollect(*ca, t0, Clock::now() + 5s));
+  CHECK(a.role() == StatsRole::kLeader);
+  CHECK(Gauge(ra) == 1);
+  CHECK_FALSE(b.MayCollect(cb, t0, Clock::now() + 5s));
+  CHECK(b.role() == StatsRole::kFollower);
+  CHECK(Gauge(rb) == 0);
+  const nlohmann::json status = b.StatusJson();
+  INFO(status.dump());
+  CHECK(status["role"] == "follower");
+  CHECK(status["collects"] == false);
+  CHECK(status["leader_pid"] == ca->backend_pid());
+  CHECK(status["election"] == "auto");
+
+  // The leader asks nothing while its session lasts; the follower waits for its interval.
+  const auto exec_before = ca->exec_time();
+  CHECK(a.MayCollect(*ca, t0 + 1s, Clock::now() + 5s));
+  CHECK(ca->exec_time() == exec_before);
+  const auto follower_before = cb.exec_time();
+  CHECK_FALSE(b.MayCollect(cb, t0 + 4s, Clock::now() + 5s));
+  CHECK(cb.exec_time() == follower_before);
+
+  // Locks are per database: another database elects its own leader.
+  pg.Psql("CREATE DATABASE other");
+  prometheus::Registry rc;
+  StatsLeader c(StatsElection::kAuto, 5s, rc);
+  Connection cc = Open(pg.Url("other"));
+  CHECK(c.MayCollect(cc, t0, Clock::now() + 5s));
+
+  // The leader's session ends (process killed, connection dropped, compute suspended): the
+  // follower's next try, one interval later, wins.
+  ca.reset();
+  std::this_thread::sleep_for(200ms);  // the server ends the backend and frees its lock
+  CHECK(b.MayCollect(cb, t0 + 5s, Clock::now() + 5s));
+  CHECK(b.role() == StatsRole::kLeader);
+  CHECK(Gauge(rb) == 1);
+  CHECK(b.StatusJson()["leader_pid"] == cb.backend_pid());
+
+  // The old leader comes back on a new session and follows.
+  ca = Open(pg.Url());
+  CHECK_FALSE(a.MayCollect(*ca, t0 + 6s, Clock::now() + 5s));
+  CHECK(a.role() == StatsRole::kFollower);
+  CHECK(Gauge(ra) == 0);
+}
+
+TEST_CASE("StatsLeader: database lost, then the same session leads again [live]", "[fleet][live]") {
+  PgServer pg;
+  prometheus::Registry r;
+  StatsLeader a(StatsElection::kAuto, 5s, r);
+  Connection conn = Open(pg.Url());
+  REQUIRE(a.MayCollect(conn, Clock::now(), Clock::now() + 5s));
+  a.OnDatabaseLost("the probe failed");
+  CHECK(a.role() == StatsRole::kNone);
+  CHECK(Gauge(r) == 0);
+  CHECK(a.StatusJson()["why"] == "the probe failed");
+  CHECK(a.MayCollect(conn, Clock::now(), Clock::now() + 5s));  // re-entrant on its own session
+  CHECK(a.role() == StatsRole::kLeader);
+}
+
+TEST_CASE("StatsLeader: through PgBouncer (transaction mode) no lock is taken; all collect [live]",
+          "[fleet][live]") {
+  PgServer pg;
+  PgBouncer bouncer(pg);
+  prometheus::Registry ra, rb;
+  StatsLeader a(StatsElection::kAuto, 5s, ra);
+  StatsLeader b(StatsElection::kAuto, 5s, rb);
+  Connection ca = Open(bouncer.Url());
+  Connection cb = Open(bouncer.Url());
+  CHECK(a.MayCollect(ca, Clock::now(), Clock::now() + 5s));
+  CHECK(b.MayCollect(cb, Clock::now(), Clock::now() + 5s));
+  CHECK(a.role() == StatsRole::kAllCollect);
+  CHECK(Gauge(ra) == 1);
+  const nlohmann::json status = a.StatusJson();
+  INFO(status.dump());
+  CHECK(status["collects"] == true);
+  CHECK(status["hint"].get<std::string>().find("neon.sampling_url") != std::string::npos);
+  CHECK(LockHolders(pg) == "0");
+}
+
+TEST_CASE("StatsLeader: stats.election = off collects without asking [live]", "[fleet][live]") {
+  PgServer pg;
+  prometheus::Registry r;
+  StatsLeader a(StatsElection::kOff, 5s, r);
+  CHECK(a.role() == StatsRole::kAllCollect);
+  CHECK(Gauge(r) == 1);
+  Connection conn = Open(pg.Url());
+  const auto before = conn.exec_time();
+  CHECK(a.MayCollect(conn, Clock::now(), Clock::now() + 5s));
+  CHECK(conn.exec_time() == before);
+  CHECK(a.StatusJson()["election"] == "off");
+  a.OnDatabaseLost("down");
+  CHECK(a.role() == StatsRole::kAllCollect);
+}
+
+}  // namespace
+}  // namespace pgvigil
