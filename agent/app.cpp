@@ -13,12 +13,12 @@
 #include "fleet/stats_leader.hpp"
 #include "health/snapshot.hpp"
 #include "http/server.hpp"
+#include "neon/neon_watch.hpp"
 #include "neon/wake_route.hpp"
-#include "neon_watch.hpp"
 #include "pgstats/db_stats_collector.hpp"
+#include "runtime/runtime.hpp"
 #include "sampling/query_routes.hpp"
 #include "sampling/query_sampling.hpp"
-#include "scheduler.hpp"
 #include "telemetry/metrics.hpp"
 #include "tracing/otlp_exporter.hpp"
 #include "tracing/otlp_json.hpp"
@@ -121,14 +121,14 @@ struct Agent::Parts {
       neon_metrics.emplace(metrics.registry());  // families present for dashboards
     }
 
-    SchedulerParts parts;
+    RuntimeParts parts;
     parts.sampling = s.sampling.enabled ? &sampling : nullptr;
     parts.db_stats = db_stats.get();
     parts.tracer = tracer.get();
     parts.exporter = exporter.get();
     parts.neon = neon.get();
     parts.leader = leader.get();
-    scheduler = std::make_unique<Scheduler>(s, snapshots, lifecycle, metrics, parts);
+    scheduler = std::make_unique<Runtime>(s, snapshots, lifecycle, metrics, parts);
     http = std::make_unique<HttpServer>(s, snapshots, lifecycle, metrics);
     AddRoutes();
   }
@@ -154,7 +154,7 @@ struct Agent::Parts {
   std::unique_ptr<Tracer> tracer;
   std::unique_ptr<NeonWatch> neon;
   std::optional<NeonMetrics> neon_metrics;
-  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<Runtime> scheduler;
   std::unique_ptr<HttpServer> http;
 };
 

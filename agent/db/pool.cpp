@@ -1,6 +1,7 @@
 #include "db/pool.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <random>
 #include <utility>
 
@@ -87,6 +88,8 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
     s.busy = true;
     s.last_used = now;
     result.value.emplace();
+    result.value->pool_ = this;
+    result.value->uncaught_ = std::uncaught_exceptions();
     result.value->conn_ = &*s.conn;
     result.value->slot_ = static_cast<int>(i);
     return result;
@@ -137,6 +140,8 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
           static_cast<double>(settings_.max_lifetime.count()) * JitterFactor()));
   s.expires_at = now + lifetime;
   result.value.emplace();
+  result.value->pool_ = this;
+  result.value->uncaught_ = std::uncaught_exceptions();
   result.value->conn_ = &*s.conn;
   result.value->slot_ = static_cast<int>(free_slot - slots_.begin());
   result.value->info_.new_connection = true;
@@ -144,10 +149,29 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
   return result;
 }
 
-void Pool::Release(Lease lease) {
-  if (lease.slot_ < 0 || lease.slot_ >= static_cast<int>(slots_.size())) return;
-  Slot& s = slots_[static_cast<size_t>(lease.slot_)];
-  if (!s.conn || !s.busy || &*s.conn != lease.conn_) return;
+Pool::Lease& Pool::Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    Return();
+    pool_ = std::exchange(other.pool_, nullptr);
+    conn_ = std::exchange(other.conn_, nullptr);
+    slot_ = std::exchange(other.slot_, -1);
+    uncaught_ = other.uncaught_;
+    info_ = other.info_;
+  }
+  return *this;
+}
+
+void Pool::Lease::Return() {
+  Pool* pool = std::exchange(pool_, nullptr);
+  if (!pool || !conn_) return;
+  if (std::uncaught_exceptions() > uncaught_) conn_->MarkBroken();
+  pool->GiveBack(slot_, conn_);
+}
+
+void Pool::GiveBack(int slot, const Connection* conn) {
+  if (slot < 0 || slot >= static_cast<int>(slots_.size())) return;
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  if (!s.conn || !s.busy || &*s.conn != conn) return;
   SteadyTime now = Now();
   s.busy = false;
   s.last_used = now;

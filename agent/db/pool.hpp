@@ -3,13 +3,15 @@
 // max lifetime with jitter, idle close, validation of connections that sat idle, discard on
 // connection-level errors, reconnect backoff (exponential + full jitter; slower after a
 // misconfiguration so a wrong password never becomes a connection storm).
-// Not thread-safe: owned and used only by the scheduler thread; Stats() is copied into snapshots.
+// Not thread-safe: owned and used only by the scheduler thread (leases too); Stats() is copied into
+// snapshots.
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/settings.hpp"
@@ -50,15 +52,34 @@ class Pool {
        const AbortSignal* abort = nullptr);
   ~Pool();
 
-  class Lease {  // a checked-out connection; return it with Pool::Release
+  // A checked-out connection. It goes back to the pool when the Lease is destroyed (or earlier
+  // with Pool::Release); should an exception be unwinding then, the connection is marked broken
+  // first (its session is in an unknown state). Move-only; must not outlive its Pool.
+  class Lease {
    public:
+    Lease() = default;
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)),
+          conn_(std::exchange(other.conn_, nullptr)),
+          slot_(std::exchange(other.slot_, -1)),
+          uncaught_(other.uncaught_),
+          info_(other.info_) {}
+    Lease& operator=(Lease&& other) noexcept;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { Return(); }
+
     Connection& conn() { return *conn_; }
     const ConnectInfo& info() const { return info_; }
+    // Gives the connection back now (idempotent).
+    void Return();
 
    private:
     friend class Pool;
+    Pool* pool_ = nullptr;
     Connection* conn_ = nullptr;
     int slot_ = -1;
+    int uncaught_ = 0;  // std::uncaught_exceptions() when checked out
     ConnectInfo info_;
   };
 
@@ -68,8 +89,9 @@ class Pool {
   // While backing off after a failed connect it returns the last error at once without
   // touching the network.
   DbResult<Lease> Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout = {});
-  // Gives the connection back; it is closed when broken or past its lifetime.
-  void Release(Lease lease);
+  // Gives the connection back; it is closed when broken or past its lifetime. Same as letting
+  // the Lease go out of scope.
+  void Release(Lease lease) { lease.Return(); }
   // Closes idle connections past idle_timeout or max_lifetime. Call on every scheduler tick.
   void Maintain();
   // Closes everything (reason "shutdown" unless given) and resets backoff. A connection that is
@@ -82,6 +104,7 @@ class Pool {
  private:
   struct Slot;
   SteadyTime Now() const;
+  void GiveBack(int slot, const Connection* conn);
   void Close(Slot& slot, const std::string& reason);
   PoolSettings settings_;
   ConnParams params_;

@@ -3,8 +3,10 @@
 // SnapshotStore is thread-safe: one writer (scheduler), many readers (HTTP threads).
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -12,6 +14,13 @@
 #include "health/health_model.hpp"
 
 namespace pgvigil {
+
+// Exceptions caught in the scheduler thread (a bug, not a database failure), by component.
+struct InternalErrors {
+  std::map<std::string, std::uint64_t> by_component;
+  std::string last;  // "component: what"; "" when none
+  std::optional<std::chrono::system_clock::time_point> last_at;
+};
 
 struct Snapshot {
   DbState state = DbState::kStarting;
@@ -24,15 +33,18 @@ struct Snapshot {
   std::optional<std::chrono::system_clock::time_point> last_success_at;
   int consecutive_failures = 0;
   PoolStats pool;
-  std::string target;          // redacted URL
-  std::uint64_t sequence = 0;  // increments on every publish
-  // Extra sections rendered verbatim into /health (sampling, tracing, neon); JSON text each.
-  std::string sampling_json;
-  std::string tracing_json;
-  std::string neon_json;
-  std::string db_stats_json;
-  std::string stats_leader_json;     // fleet/stats_leader.hpp StatusJson; "" without database stats
-  std::string internal_errors_json;  // exceptions caught in the scheduler thread, by component
+  std::string target;                      // redacted URL
+  std::uint64_t sequence = 0;              // increments on every publish
+  std::optional<PoolStats> sampling_pool;  // neon.sampling_url's pool, when configured
+  // Feature sections of /health, each built once by its owner as a JSON value (null = off) and
+  // serialised once with the rest (invalid UTF-8 replaced); never JSON text parsed again.
+  nlohmann::json sampling;
+  nlohmann::json tracing;
+  nlohmann::json neon;
+  nlohmann::json db_stats;
+  nlohmann::json stats_leader;  // fleet/stats_leader.hpp StatusJson; null without statistics
+  nlohmann::json jobs;          // the scheduler's jobs: runs, outcome, duration, deferred windows
+  InternalErrors internal_errors;
 };
 
 class SnapshotStore {

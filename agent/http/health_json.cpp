@@ -23,11 +23,18 @@ Json CountsByKey(const std::map<std::string, std::uint64_t>& m) {
   return j;
 }
 
-// Other modules hand us their section as JSON text; a broken one must not break /health.
-Json Section(const std::string& text) {
-  if (text.empty()) return nullptr;
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Json{{"error", "section is not valid JSON"}};
+Json InternalErrorsSection(const InternalErrors& e) {
+  Json j;
+  std::uint64_t total = 0;
+  Json by = Json::object();
+  for (const auto& [component, n] : e.by_component) {
+    by[component] = n;
+    total += n;
+  }
+  j["total"] = total;
+  j["by_component"] = std::move(by);
+  j["last"] = e.last.empty() ? Json(nullptr) : Json(e.last);
+  j["last_at"] = e.last_at ? Json(FormatRfc3339Utc(*e.last_at)) : Json(nullptr);
   return j;
 }
 
@@ -87,12 +94,14 @@ std::string RenderHealthJson(const Snapshot& s, const Lifecycle& lifecycle, bool
   j["ready"] = ready;
   j["database"] = std::move(db);
   j["pool"] = std::move(pool);
-  j["sampling"] = Section(s.sampling_json);
-  j["tracing"] = Section(s.tracing_json);
-  j["neon"] = Section(s.neon_json);
-  j["db_stats"] = Section(s.db_stats_json);
-  j["stats_leader"] = Section(s.stats_leader_json);
-  j["internal_errors"] = Section(s.internal_errors_json);
+  // Feature sections arrive as JSON values (nlohmann::json, unordered keys as before).
+  j["sampling"] = s.sampling;
+  j["tracing"] = s.tracing;
+  j["neon"] = s.neon;
+  j["db_stats"] = s.db_stats;
+  j["stats_leader"] = s.stats_leader;
+  j["jobs"] = s.jobs;
+  j["internal_errors"] = InternalErrorsSection(s.internal_errors);
   // Server messages may carry invalid UTF-8; replace it rather than throw.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }

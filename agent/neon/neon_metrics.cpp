@@ -91,7 +91,7 @@ void NeonMetrics::RecordApiRequest(const ApiResult& result) {
   api_requests_->Add({{"outcome", result.Outcome()}}).Increment();
 }
 
-std::string NeonStatusJson(const NeonStatus& s) {
+nlohmann::json NeonStatusSection(const NeonStatus& s) {
   using nlohmann::json;
   auto opt_time = [](const std::optional<SystemTime>& t) -> json {
     return t ? json(FormatRfc3339Utc(*t)) : json(nullptr);
@@ -132,7 +132,11 @@ std::string NeonStatusJson(const NeonStatus& s) {
                       {"last_seconds", s.last_cold_start_seconds ? json(*s.last_cold_start_seconds)
                                                                  : json(nullptr)}};
   j["hints"] = s.hints;
-  return j.dump();
+  return j;
+}
+
+std::string NeonStatusJson(const NeonStatus& s) {
+  return NeonStatusSection(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace pgvigil

@@ -12,7 +12,7 @@
 //                                            own connect woke it) | "other" (an app did)
 //   pgvigil_neon_observed_cold_start_seconds histogram, wakes by="other": upper bound from the
 //                                            API polls around the wake (poll resolution)
-// NeonStatus / NeonStatusJson: the "neon" section of /health (JSON text for Snapshot::neon_json).
+// NeonStatus / NeonStatusSection: the "neon" section of /health (a JSON value for the snapshot).
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +85,7 @@ struct NeonStatus {
 //  "policy":{"state":...,"reason":...},"compute":{"state":...,"suspend_timeout_seconds":...,
 //  "last_active":RFC3339},"api":{"configured":bool,"last_outcome":...,"last_error":...,"last_at":...},
 //  "cold_starts":{"total":n,"last_seconds":x},"hints":[...]}; absent values are null.
-std::string NeonStatusJson(const NeonStatus& status);
+nlohmann::json NeonStatusSection(const NeonStatus& status);
+std::string NeonStatusJson(const NeonStatus& status);  // the same as text
 
 }  // namespace pgvigil

@@ -52,12 +52,11 @@ void QuerySampling::Publish(SystemTime) {
   } else if (visibility_.full() == false) {
     status["hint"] = status["visibility"]["hint"];
   }
-  std::string s = Dump(status);
   std::lock_guard lock(mu_);
   statements_json_ = std::move(statements);
   activity_json_ = std::move(activity);
   history_ = std::move(history);
-  status_json_ = std::move(s);
+  status_ = std::move(status);
 }
 
 std::optional<QueriesRequest> QuerySampling::ParseRequest(
@@ -98,9 +97,11 @@ std::string QuerySampling::QueriesJson(const QueriesRequest& request, SystemTime
   }
 }
 
-std::string QuerySampling::StatusJson() const {
+std::string QuerySampling::StatusJson() const { return Dump(Status()); }
+
+nlohmann::json QuerySampling::Status() const {
   std::lock_guard lock(mu_);
-  return status_json_;
+  return status_;
 }
 
 }  // namespace pgvigil

@@ -45,6 +45,7 @@ class QuerySampling {
   // "activity": {status, ...}, "visibility": {...}}, and a "hint" while pg_stat_statements is
   // missing or the role cannot see other roles' queries.
   std::string StatusJson() const;
+  nlohmann::json Status() const;  // the same as a JSON value (for the snapshot; no re-parse)
 
   const SamplingSettings& settings() const { return settings_; }
   SamplingMetrics& metrics() { return metrics_; }
@@ -63,7 +64,7 @@ class QuerySampling {
   std::shared_ptr<const nlohmann::json> statements_json_;
   std::shared_ptr<const nlohmann::json> activity_json_;
   std::shared_ptr<const HistorySnapshot> history_;
-  std::string status_json_;
+  nlohmann::json status_;
 };
 
 }  // namespace pgvigil

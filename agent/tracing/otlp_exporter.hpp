@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -87,9 +88,11 @@ class OtlpExporter : public SpanSink {
   void Shutdown(std::chrono::milliseconds deadline);
 
   ExporterStatus Status() const;
-  std::string StatusJson() const;  // for the "tracing" section of /health
+  std::string StatusJson() const;        // for the "tracing" section of /health
+  nlohmann::json StatusSection() const;  // the same as a JSON value (for the snapshot)
   // The same section when export is off (otlp_endpoint empty): {"enabled":false}.
   static std::string DisabledStatusJson();
+  static nlohmann::json DisabledStatusSection() { return {{"enabled", false}}; }
 
  private:
   enum class Outcome { kOk, kRetryable, kFatal };

@@ -34,6 +34,10 @@ ExporterStatus OtlpExporter::Status() const {
 }
 
 std::string OtlpExporter::StatusJson() const {
+  return StatusSection().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json OtlpExporter::StatusSection() const {
   ExporterStatus s = Status();
   nlohmann::json j = {
       {"enabled", true},
@@ -50,7 +54,7 @@ std::string OtlpExporter::StatusJson() const {
   if (!s.last_error.empty()) j["last_error"] = s.last_error;
   if (s.last_export_at) j["last_export_at"] = FormatRfc3339Utc(*s.last_export_at, 0);
   if (s.last_success_at) j["last_success_at"] = FormatRfc3339Utc(*s.last_success_at, 0);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j;
 }
 
 std::string OtlpExporter::DisabledStatusJson() { return R"({"enabled":false})"; }

@@ -256,3 +256,44 @@ TEST_CASE("Pool: through PgBouncer in transaction mode [live]", "[db][pool][live
 
 }  // namespace
 }  // namespace pgvigil
+
+namespace pgvigil {
+namespace {
+
+TEST_CASE("Pool: a lease returns itself when destroyed; broken when an exception unwinds it",
+          "[db][pool][live]") {
+  test::PgServer pg;
+  PoolSettings s;
+  s.size = 1;
+  Pool pool(s, Params(pg.Url()), Millis(5000));
+  int pid = 0;
+  {
+    auto a = pool.Acquire(Deadline());
+    REQUIRE(a.ok());
+    pid = a.value->conn().backend_pid();
+    CHECK(pool.Stats().busy == 1);
+  }
+  CHECK(pool.Stats().busy == 0);
+  CHECK(pool.Stats().idle == 1);
+  {
+    auto b = pool.Acquire(Deadline());
+    REQUIRE(b.ok());
+    CHECK(b.value->conn().backend_pid() == pid);  // the same session came back
+    Pool::Lease moved = std::move(*b.value);
+    b.value.reset();  // a moved-from lease gives nothing back
+    CHECK(pool.Stats().busy == 1);
+  }
+  CHECK(pool.Stats().idle == 1);
+  try {
+    auto c = pool.Acquire(Deadline());
+    REQUIRE(c.ok());
+    throw std::runtime_error("a job failed halfway");
+  } catch (const std::runtime_error&) {
+  }
+  const PoolStats st = pool.Stats();
+  CHECK(st.open == 0);  // its session was in an unknown state: discarded
+  CHECK(st.closed_total.at("broken") == 1);
+}
+
+}  // namespace
+}  // namespace pgvigil

@@ -221,8 +221,11 @@ TEST_CASE("health JSON carries state, probe and pool details") {
   s->pool.closed_total = {{"broken", 3}};
   s->pool.connect_errors_total = {{"timeout", 2}};
   s->pool.last_connect_error = "timeout after 5s";
-  s->neon_json = R"({"compute":"idle"})";
-  s->tracing_json = "{not json";
+  s->neon = {{"compute", "idle"}};
+  // A section holding invalid UTF-8 (a server message) is serialised with it replaced.
+  s->tracing = {{"last_error", std::string("bad \xff byte")}};
+  s->internal_errors.by_component = {{"activity", 2}};
+  s->internal_errors.last = "activity: boom";
   h.snapshots.Publish(s);
 
   auto r = h.Client().Get("/health");
@@ -258,7 +261,10 @@ TEST_CASE("health JSON carries state, probe and pool details") {
   CHECK(pool["connect_errors_total"]["timeout"] == 2);
   CHECK(pool["last_connect_error"] == "timeout after 5s");
   CHECK(j["neon"]["compute"] == "idle");
-  CHECK(j["tracing"]["error"].is_string());  // a broken section never breaks /health
+  CHECK(j["tracing"]["last_error"] == "bad \xef\xbf\xbd byte");  // U+FFFD, never a throw
+  CHECK(j["internal_errors"]["total"] == 2);
+  CHECK(j["internal_errors"]["by_component"]["activity"] == 2);
+  CHECK(j["internal_errors"]["last"] == "activity: boom");
   CHECK(j["sampling"].is_null());
 
   h.lifecycle.shutting_down = true;

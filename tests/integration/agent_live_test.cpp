@@ -138,7 +138,7 @@ TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
   json h = Health(agent);
   CHECK(h["pool"]["closed_total"]["broken"] == 1);
   CHECK(agent.WaitState("up", 5s));
-  CHECK(agent.Metric("pgvigil_pool_connections_opened_total").value_or(0) == 2);
+  CHECK(agent.Metric("pgvigil_pool_connections_opened_total{pool=\"main\"}").value_or(0) == 2);
 }
 
 TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked", "[live]") {
@@ -154,7 +154,7 @@ TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked",
 
   // With misconfigured_backoff = 30s, probes every 600ms make no new connection attempts.
   std::this_thread::sleep_for(2s);
-  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"auth\"}") == 1.0);
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"auth\"}") == 1.0);
 
   const std::string all = agent.Output() + agent.Get("/health").body + agent.Get("/metrics").body;
   CHECK(all.find(wrong) == std::string::npos);

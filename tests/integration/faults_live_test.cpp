@@ -185,7 +185,9 @@ TEST_CASE("fault: max_connections exhausted by another client", "[live][fault]")
   REQUIRE(to_down);
   json h = Health(agent);
   CHECK(h["database"]["error_kind"] == "too_many_connections");
-  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"too_many_connections\"}")
+  CHECK(agent
+            .Metric(
+                "pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"too_many_connections\"}")
             .value_or(0) >= 1);
   std::this_thread::sleep_for(1s);
   CheckServing(agent);
@@ -307,7 +309,7 @@ TEST_CASE("fault: TLS required but the server has none", "[live][fault]") {
   CheckServing(agent);
   // Misconfigured: no reconnect storm (misconfigured_backoff = 30s).
   std::this_thread::sleep_for(2s);
-  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"tls\"}") == 1.0);
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"tls\"}") == 1.0);
   CHECK(agent.Output().find(kPassword) == std::string::npos);
 }
 

@@ -275,9 +275,12 @@ TEST_CASE("neon.sampling_url: probes through the pooler, sampling on the direct 
   CHECK(seen);
   const std::string metrics = agent.Get("/metrics").body;
   INFO(metrics);
-  CHECK(MetricValue(metrics, "pgvigil_pool_connections_opened_total").value_or(0) >= 1);
+  CHECK(MetricValue(metrics, "pgvigil_pool_connections_opened_total{pool=\"main\"}").value_or(0) >=
+        1);
   CHECK(MetricValue(metrics, "pgvigil_sampling_pool_connections_opened_total").value_or(0) >= 1);
   CHECK(MetricValue(metrics, "pgvigil_sampling_pool_connections").value_or(0) == 1);
+  CHECK(MetricValue(metrics, "pgvigil_pool_connections_opened_total{pool=\"sampling\"}")
+            .value_or(0) >= 1);
   CHECK(metrics.find("pg_stat_database_xact_commit{") != std::string::npos);
   CHECK(agent.State() == "up");
   // The stats election runs on the direct session: a real leader, not all_collect.
@@ -422,7 +425,7 @@ TEST_CASE("neon: 57P01 on pgvigil's session is expected, not a failure", "[live]
     CHECK(out.find("to=down") == std::string::npos);
     CHECK(out.find("expected on suspend or restart") != std::string::npos);
     CHECK(agent.Metric("pgvigil_probes_total{outcome=\"admin_shutdown\"}").value_or(0) >= 1);
-    CHECK(agent.Metric("pgvigil_pool_connections_opened_total").value_or(0) >= 4);
+    CHECK(agent.Metric("pgvigil_pool_connections_opened_total{pool=\"main\"}").value_or(0) >= 4);
   }
   SECTION("allow_suspend without an API: lets the compute sleep, opens nothing") {
     AgentProcess agent(Config("[neon]\nmode = \"on\"\nallow_insecure_tls = true\nsuspend_after = "
@@ -457,11 +460,12 @@ TEST_CASE("neon: a cold start longer than connect_timeout succeeds within wake_t
   REQUIRE(sim.WaitForState("idle", 15s));
   REQUIRE(agent.WaitState("idle", 10s));
   const double errors_before =
-      agent.Metric("pgvigil_pool_connect_errors_total{reason=\"timeout\"}").value_or(0);
+      agent.Metric("pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"timeout\"}")
+          .value_or(0);
   CHECK(agent.Request("POST", "/wake").status == 202);
   REQUIRE(agent.WaitState("up", 15s));
-  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{reason=\"timeout\"}").value_or(0) ==
-        errors_before);
+  CHECK(agent.Metric("pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"timeout\"}")
+            .value_or(0) == errors_before);
   CHECK(agent.Metric("pgvigil_cold_starts_total").value_or(0) == 1);
   CHECK(agent.Metric("pgvigil_cold_start_duration_seconds_sum").value_or(0) >= 4.0);
   CHECK(agent.Output().find("to=down") == std::string::npos);

@@ -79,8 +79,9 @@ TEST_CASE("fresh registry exposes every family with zeros") {
   CHECK(Value(text, "pgvigil_db_state{state=\"up\"}") == 0);
   CHECK(Value(text, "pgvigil_probes_total{outcome=\"ok\"}") == 0);
   CHECK(Value(text, "pgvigil_probes_total{outcome=\"timeout\"}") == 0);
-  CHECK(Value(text, "pgvigil_pool_connections_closed_total{reason=\"lifetime\"}") == 0);
-  CHECK(Value(text, "pgvigil_pool_connect_errors_total{reason=\"auth\"}") == 0);
+  CHECK(Value(text, "pgvigil_pool_connections_closed_total{pool=\"main\",reason=\"lifetime\"}") ==
+        0);
+  CHECK(Value(text, "pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"auth\"}") == 0);
   CHECK(Value(text, "pgvigil_build_info{version=\"1.2.3\"}") == 1);
   CHECK(Value(text, "pgvigil_probe_duration_seconds_count") == 0);
   CHECK(Value(text, "pgvigil_connect_duration_seconds_bucket{le=\"30\"}") == 0);
@@ -142,12 +143,12 @@ TEST_CASE("UpdatePool sets gauges and advances counters by the delta") {
   m.UpdatePool(s);
   m.UpdatePool(s);  // same totals again: no double counting
   auto text = m.Serialize();
-  CHECK(Value(text, "pgvigil_pool_connections{state=\"idle\"}") == 1);
-  CHECK(Value(text, "pgvigil_pool_connections{state=\"busy\"}") == 1);
-  CHECK(Value(text, "pgvigil_pool_max_connections") == 2);
-  CHECK(Value(text, "pgvigil_pool_connections_opened_total") == 3);
-  CHECK(Value(text, "pgvigil_pool_connections_closed_total{reason=\"idle\"}") == 1);
-  CHECK(Value(text, "pgvigil_pool_connect_errors_total{reason=\"refused\"}") == 2);
+  CHECK(Value(text, "pgvigil_pool_connections{pool=\"main\",state=\"idle\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connections{pool=\"main\",state=\"busy\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_max_connections{pool=\"main\"}") == 2);
+  CHECK(Value(text, "pgvigil_pool_connections_opened_total{pool=\"main\"}") == 3);
+  CHECK(Value(text, "pgvigil_pool_connections_closed_total{pool=\"main\",reason=\"idle\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"refused\"}") == 2);
 
   s.opened_total = 5;
   s.closed_total = {{"idle", 1}, {"broken", 1}};
@@ -155,17 +156,36 @@ TEST_CASE("UpdatePool sets gauges and advances counters by the delta") {
   s.busy = 0;
   m.UpdatePool(s);
   text = m.Serialize();
-  CHECK(Value(text, "pgvigil_pool_connections{state=\"busy\"}") == 0);
-  CHECK(Value(text, "pgvigil_pool_connections_opened_total") == 5);
-  CHECK(Value(text, "pgvigil_pool_connections_closed_total{reason=\"broken\"}") == 1);
-  CHECK(Value(text, "pgvigil_pool_connect_errors_total{reason=\"neon_sni\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connections{pool=\"main\",state=\"busy\"}") == 0);
+  CHECK(Value(text, "pgvigil_pool_connections_opened_total{pool=\"main\"}") == 5);
+  CHECK(Value(text, "pgvigil_pool_connections_closed_total{pool=\"main\",reason=\"broken\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connect_errors_total{pool=\"main\",reason=\"neon_sni\"}") == 1);
 
   // A recreated pool starts from zero: its totals are all new, counters never go down.
   PoolStats fresh;
   fresh.opened_total = 1;
   m.UpdatePool(fresh);
   text = m.Serialize();
-  CHECK(Value(text, "pgvigil_pool_connections_opened_total") == 6);
+  CHECK(Value(text, "pgvigil_pool_connections_opened_total{pool=\"main\"}") == 6);
+
+  // The sampling pool (neon.sampling_url): the same families with pool="sampling", and its own
+  // older families, counted apart from the main pool.
+  PoolStats sampling;
+  sampling.max_size = 1;
+  sampling.open = sampling.idle = 1;
+  sampling.opened_total = 2;
+  sampling.connect_errors_total = {{"auth", 1}};
+  m.UpdateSamplingPool(sampling);
+  m.UpdateSamplingPool(sampling);
+  text = m.Serialize();
+  CHECK(Value(text, "pgvigil_pool_connections{pool=\"sampling\",state=\"idle\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_max_connections{pool=\"sampling\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connections_opened_total{pool=\"sampling\"}") == 2);
+  CHECK(Value(text, "pgvigil_pool_connect_errors_total{pool=\"sampling\",reason=\"auth\"}") == 1);
+  CHECK(Value(text, "pgvigil_sampling_pool_connections") == 1);
+  CHECK(Value(text, "pgvigil_sampling_pool_connections_opened_total") == 2);
+  CHECK(Value(text, "pgvigil_sampling_pool_connect_errors_total{reason=\"auth\"}") == 1);
+  CHECK(Value(text, "pgvigil_pool_connections_opened_total{pool=\"main\"}") == 6);
 }
 
 TEST_CASE("process metrics are present and plausible") {

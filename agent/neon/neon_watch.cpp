@@ -1,4 +1,4 @@
-#include "neon_watch.hpp"
+#include "neon/neon_watch.hpp"
 
 #include "util/log.hpp"
 
@@ -157,6 +157,11 @@ Decision NeonWatch::OnSessionTerminated(PolicyTime now, const DbError& error) {
 std::string NeonWatch::StatusJson() const {
   std::lock_guard lock(mu_);
   return NeonStatusJson(status_);
+}
+
+nlohmann::json NeonWatch::Status() const {
+  std::lock_guard lock(mu_);
+  return NeonStatusSection(status_);
 }
 
 }  // namespace pgvigil

@@ -38,6 +38,7 @@ class NeonWatch {
   void OnPoolClosed() { tracker_.Reset(); }
   Decision Current() const { return policy_.Current(); }
   std::string StatusJson() const;
+  nlohmann::json Status() const;  // the "neon" section of /health
 
  private:
   Decision Note(Decision d);

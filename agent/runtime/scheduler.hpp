@@ -1,0 +1,105 @@
+#pragma once
+// Scheduler: the one thread that talks to the database, as a runner of jobs. It turns at least
+// once a second (the heartbeat /livez watches). The probe (ProbeJob) has priority: it runs when
+// due, on POST /wake, or when the Neon policy asks; right after a successful probe a window opens
+// until the next probe is due (minus kWindowMargin), and the other jobs that are due run in it,
+// earliest first, each bounded by the window (JobContext::Bound). A job whose expected duration
+// (its last one) does not fit the rest of the window waits for the next window; one deferred
+// kMaxDeferrals windows in a row runs anyway (still bounded), so a job longer than any window
+// makes progress and is measured again. After every turn `publish` runs.
+// No exception leaves the thread: one thrown by a job (or the loop itself, or publish) is caught,
+// counted in pgvigil_internal_errors_total{component = job name}, remembered for /health, and
+// the loop goes on.
+// Start/Stop/RequestWake are thread-safe; Turn/NextWake are for one thread (the loop's, or a
+// test's that drives the scheduler with a ManualClock and no thread); the rest is private to it.
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "health/snapshot.hpp"
+#include "runtime/job.hpp"
+#include "runtime/probe_job.hpp"
+#include "telemetry/metrics.hpp"
+#include "util/clock.hpp"
+
+namespace pgvigil {
+
+struct SchedulerHooks {
+  std::function<void()> publish;   // after every turn: build and publish a snapshot
+  std::function<void()> maintain;  // after every turn: pool upkeep
+  std::function<void()> shutdown;  // when the loop ends: close the pools
+  // Before the first job of a window (only when one is due): may the jobs run now? (fleet: only
+  // the elected stats leader runs database-wide jobs). Unset = always.
+  std::function<bool(const JobContext&)> may_run_jobs;
+};
+
+class Scheduler {
+ public:
+  static constexpr auto kHeartbeat = std::chrono::seconds(1);
+  static constexpr auto kWindowMargin = std::chrono::milliseconds(10);
+  static constexpr int kMaxDeferrals = 3;
+
+  // Everything must outlive the scheduler. `jobs` run in the windows, in this order when equally
+  // due.
+  Scheduler(const Clock& clock, Lifecycle& lifecycle, AgentMetrics& metrics, ProbeJob& probe,
+            std::vector<Job*> jobs, SchedulerHooks hooks);
+  ~Scheduler();  // stops the thread first
+
+  void Start();
+  // Stops the loop after the job in flight (the owner triggers the AbortSignal first so a
+  // database call ends at once), then runs hooks.shutdown.
+  void Stop();
+  // Asks the loop to look at the database now (POST /wake). Thread-safe, never blocks.
+  void RequestWake();
+
+  // One turn of the loop: Neon policy, the probe when due, then the window's jobs; pool upkeep.
+  void Turn(bool woken);
+  // When the loop should turn next (at most kHeartbeat from now).
+  std::chrono::steady_clock::time_point NextWake() const;
+  // Runs `fn`; an exception is caught, counted under `component` and remembered (false).
+  bool Guarded(const char* component, const std::function<void()>& fn);
+
+  InternalErrors internal_errors() const { return errors_; }
+  // Every job due at once (the next window runs them): after their series were dropped.
+  void MakeAllDue();
+  // /health "jobs": per job its interval, runs, outcome, duration, deferrals and Status().
+  nlohmann::json JobsStatus() const;
+
+ private:
+  struct Entry {
+    Job* job = nullptr;
+    std::chrono::steady_clock::time_point due{};
+    std::chrono::steady_clock::duration expected{0};  // the last run's duration
+    int deferrals = 0;                                // windows waited in a row
+    std::uint64_t runs = 0, failures = 0, deferred_total = 0;
+    std::string last_outcome;
+    std::optional<std::chrono::system_clock::time_point> last_run_at;
+  };
+  void Run(std::stop_token stop);
+  void RunWindow();
+  void RunEntry(Entry& e, std::chrono::steady_clock::time_point window_end);
+  JobContext Context(std::chrono::steady_clock::time_point window_end, bool woken);
+
+  const Clock& clock_;
+  Lifecycle& lifecycle_;
+  AgentMetrics& metrics_;
+  ProbeJob& probe_;
+  std::vector<Entry> entries_;
+  SchedulerHooks hooks_;
+  std::chrono::steady_clock::time_point probe_due_{};
+  InternalErrors errors_;
+
+  std::mutex wake_mu_;
+  std::condition_variable_any wake_cv_;
+  bool wake_requested_ = false;
+  std::jthread thread_;  // last: started last, stopped first
+};
+
+}  // namespace pgvigil

@@ -1,0 +1,338 @@
+// The scheduler with simulated time and a fake probe outcome source (no libpq, no server): probe
+// success and failure, backoff, 57P01 under both Neon policies, cold start and wake, the windows
+// of the other jobs and the catch-all. The live tests drive the real pool against real servers.
+#include "runtime/scheduler.hpp"
+
+#include <catch2/catch.hpp>
+#include <deque>
+#include <stdexcept>
+
+#include "neon/neon_watch.hpp"
+#include "runtime/probe_job.hpp"
+#include "runtime/probe_source.hpp"
+#include "util/clock.hpp"
+
+namespace pgvigil {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyPoint = std::chrono::steady_clock::time_point;
+
+enum class Db { kOk, kRefused, kTerminated };
+
+// What the probe sees, one scripted outcome per probe (kOk once the script runs out). A refused
+// connect makes the "pool" back off for `backoff`; a 57P01 ends the session.
+class FakeProbeSource final : public ProbeSource {
+ public:
+  explicit FakeProbeSource(ManualClock& clock) : clock_(clock) {}
+
+  SteadyPoint NextConnectAllowed() const override {
+    return session_ ? clock_.Steady() : std::max(clock_.Steady(), backoff_until_);
+  }
+  ProbeAttempt Probe(std::optional<Millis> connect_timeout, ScopedSpan&) override {
+    probe_times.push_back(clock_.Steady());
+    connect_timeouts.push_back(connect_timeout);
+    const Db next = script.empty() ? Db::kOk : script.front();
+    if (!script.empty()) script.pop_front();
+    ProbeAttempt a;
+    if (next == Db::kRefused) {
+      session_ = false;
+      clock_.Advance(1ms);
+      backoff_until_ = clock_.Steady() + backoff;
+      a.result.error = DbError{ErrorKind::kRefused, "", "connection refused"};
+      a.result.at = clock_.Wall();
+      return a;
+    }
+    a.connected = true;
+    a.result.new_connection = !session_;
+    if (!session_) {
+      ++connects;
+      clock_.Advance(connect_took);
+      a.result.connect_duration = connect_took;
+      session_ = true;
+    }
+    clock_.Advance(1ms);
+    a.result.latency = 1ms;
+    a.result.at = clock_.Wall();
+    if (next == Db::kTerminated) {
+      session_ = false;
+      a.result.error = DbError{ErrorKind::kAdminShutdown, "57P01",
+                               "terminating connection due to administrator command"};
+      return a;
+    }
+    a.result.ok = true;
+    return a;
+  }
+  Connection* session() override { return nullptr; }
+  void EndSession() override {}
+  void CloseAll(const std::string&) override {
+    session_ = false;
+    ++closes;
+  }
+  OwnUsage OwnUsageNow() const override { return {}; }
+
+  std::deque<Db> script;
+  std::chrono::milliseconds backoff = 3s;
+  std::chrono::milliseconds connect_took = 5ms;
+  std::vector<SteadyPoint> probe_times;
+  std::vector<std::optional<Millis>> connect_timeouts;
+  int connects = 0, closes = 0;
+
+ private:
+  ManualClock& clock_;
+  bool session_ = false;
+  SteadyPoint backoff_until_{};
+};
+
+// A job that takes `takes` of simulated time, cut at the window's end like a bounded statement.
+class FakeJob final : public Job {
+ public:
+  FakeJob(ManualClock& clock, std::string name, Millis every, Millis takes)
+      : clock_(clock), name_(std::move(name)), every_(every), takes_(takes) {}
+  std::string_view name() const override { return name_; }
+  std::chrono::milliseconds interval() const override { return every_; }
+  JobOutcome Run(JobContext& ctx) override {
+    ++runs;
+    windows.push_back(ctx.window_end);
+    if (throws) throw std::runtime_error("boom");
+    const auto end = ctx.Bound(clock_.Steady() + takes_);
+    const bool cut = end < clock_.Steady() + takes_;
+    clock_.AdvanceTo(end);
+    if (cut) ++cut_runs;
+    return cut ? JobOutcome::Failed() : JobOutcome::Done();
+  }
+  int runs = 0, cut_runs = 0;
+  bool throws = false;
+  std::vector<SteadyPoint> windows;
+
+ private:
+  ManualClock& clock_;
+  std::string name_;
+  Millis every_, takes_;
+};
+
+Settings TestSettings(std::optional<IdlePolicy> neon = std::nullopt) {
+  Settings s;
+  s.probe.interval = 1s;
+  s.probe.failure_threshold = 2;
+  s.database.connect_timeout = 2s;
+  if (neon) {
+    s.neon.idle_policy = *neon;
+    s.neon.suspend_after = 60s;
+    s.neon.wake_timeout = 15s;
+  }
+  return s;
+}
+
+// A scheduler and everything it needs, driven turn by turn without a thread.
+struct Rig {
+  explicit Rig(std::optional<IdlePolicy> neon_policy = std::nullopt)
+      : settings(TestSettings(neon_policy)), source(clock), metrics("test") {
+    if (neon_policy) {
+      NeonTarget target;
+      target.enabled = true;
+      target.endpoint_id = "ep-test-123";
+      neon = std::make_unique<NeonWatch>(settings, target, metrics.registry(), std::nullopt);
+    }
+    probe = std::make_unique<ProbeJob>(settings, source, metrics, neon.get(), nullptr);
+    probe->SetLastWindow([this](Connection*) { ++last_windows; });
+  }
+  void Build(std::vector<Job*> jobs = {}) {
+    scheduler = std::make_unique<Scheduler>(clock, lifecycle, metrics, *probe, std::move(jobs),
+                                            SchedulerHooks{});
+  }
+  // Turns the loop at each wake-up until `d` of simulated time has passed.
+  void RunFor(std::chrono::steady_clock::duration d) {
+    const auto end = clock.Steady() + d;
+    while (clock.Steady() < end) {
+      clock.AdvanceTo(std::min(scheduler->NextWake(), end));
+      if (clock.Steady() >= end) break;
+      scheduler->Turn(false);
+    }
+  }
+  void Wake() { scheduler->Turn(true); }
+  DbState state() const { return probe->health().state(); }
+
+  ManualClock clock;
+  Settings settings;
+  FakeProbeSource source;
+  AgentMetrics metrics;
+  Lifecycle lifecycle;
+  std::unique_ptr<NeonWatch> neon;
+  std::unique_ptr<ProbeJob> probe;
+  std::unique_ptr<Scheduler> scheduler;
+  int last_windows = 0;
+};
+
+std::chrono::steady_clock::duration MaxGap(const std::vector<SteadyPoint>& t) {
+  std::chrono::steady_clock::duration gap{0};
+  for (size_t i = 1; i < t.size(); ++i) gap = std::max(gap, t[i] - t[i - 1]);
+  return gap;
+}
+
+TEST_CASE("probes keep their interval and feed the health model", "[runtime][unit]") {
+  Rig rig;
+  rig.Build();
+  CHECK(rig.state() == DbState::kStarting);
+  rig.RunFor(10s + 500ms);
+  CHECK(rig.state() == DbState::kUp);
+  REQUIRE(rig.source.probe_times.size() >= 10);
+  CHECK(MaxGap(rig.source.probe_times) <= 1s + 10ms);
+  CHECK(rig.source.connects == 1);  // the session is kept
+}
+
+TEST_CASE("failures: down after the threshold, backoff respected, POST /wake bypasses it",
+          "[runtime][unit]") {
+  Rig rig;
+  rig.Build();
+  rig.RunFor(2s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  rig.source.script = {Db::kRefused, Db::kRefused, Db::kRefused};
+  rig.source.CloseAll("test");  // the server went away: the next probe connects
+  const size_t before = rig.source.probe_times.size();
+  rig.RunFor(1s);  // t = 3.5 s; the probe at 3.0 s was refused: backoff until 6.0 s
+  CHECK(rig.source.probe_times.size() == before + 1);
+  CHECK(rig.state() == DbState::kDegraded);  // one failure is below the threshold
+  // The pool backs off 3 s: no probe before that, however short the interval.
+  rig.RunFor(2s);
+  CHECK(rig.source.probe_times.size() == before + 1);
+  rig.RunFor(1s);
+  CHECK(rig.source.probe_times.size() == before + 2);
+  CHECK(rig.state() == DbState::kDown);
+  // POST /wake looks at once, backoff or not.
+  rig.Wake();
+  CHECK(rig.source.probe_times.size() == before + 3);
+  // Then the server is back: usable again after the backoff.
+  rig.RunFor(3s + 100ms);
+  CHECK(rig.source.probe_times.size() == before + 4);
+  CHECK(DbStateUsable(rig.state()));
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+}
+
+TEST_CASE("jobs run in the window after a probe and never delay the next one", "[runtime][unit]") {
+  Rig rig;
+  FakeJob quick(rig.clock, "activity", 1s, 50ms);
+  FakeJob slow(rig.clock, "db_stats", 5s, 2s);  // longer than any window: cut at its end
+  FakeJob big(rig.clock, "statements", 1s, 700ms);
+  rig.Build({&quick, &slow, &big});
+  rig.RunFor(30s);
+  // The probe keeps its cadence: a job is bounded by the window (next probe due - margin).
+  CHECK(MaxGap(rig.source.probe_times) <= 1s + 10ms);
+  for (auto* job : {&quick, &slow, &big}) {
+    CHECK(job->runs > 0);
+    for (auto w : job->windows) CHECK(w < SteadyPoint::max());
+  }
+  CHECK(slow.cut_runs > 0);
+  // The 700 ms job does not fit behind the slow one's cut window: it waits for the next window
+  // (and still runs regularly).
+  const auto jobs = rig.scheduler->JobsStatus();
+  CHECK(jobs["statements"]["deferred_windows"].get<int>() > 0);
+  CHECK(big.runs >= 15);
+  CHECK(quick.runs >= 25);
+}
+
+TEST_CASE("a job that throws is counted and the loop goes on", "[runtime][unit]") {
+  Rig rig;
+  FakeJob bad(rig.clock, "activity", 1s, 10ms);
+  bad.throws = true;
+  rig.Build({&bad});
+  rig.RunFor(5s + 500ms);
+  CHECK(bad.runs >= 5);
+  const auto errors = rig.scheduler->internal_errors();
+  CHECK(errors.by_component.at("activity") == static_cast<std::uint64_t>(bad.runs));
+  CHECK(errors.last == "activity: boom");
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(rig.metrics.Serialize().find("pgvigil_internal_errors_total{component=\"activity\"} " +
+                                     std::to_string(bad.runs)) != std::string::npos);
+}
+
+TEST_CASE("jobs wait while the database is down", "[runtime][unit]") {
+  Rig rig;
+  FakeJob job(rig.clock, "activity", 1s, 10ms);
+  rig.Build({&job});
+  rig.RunFor(3s + 500ms);
+  const int before = job.runs;
+  rig.source.backoff = 500ms;
+  rig.source.script.assign(8, Db::kRefused);
+  rig.source.CloseAll("test");
+  rig.RunFor(4s);
+  CHECK(rig.state() == DbState::kDown);
+  CHECK(job.runs == before);
+}
+
+TEST_CASE("keep_awake: 57P01 is the compute restarting, not a failure", "[runtime][neon][unit]") {
+  Rig rig(IdlePolicy::kKeepAwake);
+  rig.Build();
+  rig.RunFor(3s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  rig.source.script = {Db::kTerminated};
+  const size_t before = rig.source.probe_times.size();
+  rig.RunFor(2s);
+  REQUIRE(rig.source.probe_times.size() >= before + 2);
+  // Reconnected at the next probe, measured as a cold start, never down.
+  CHECK(rig.source.probe_times[before + 1] - rig.source.probe_times[before] <= 1s + 10ms);
+  CHECK(rig.source.connects == 2);
+  CHECK(rig.source.closes >= 1);
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+  const auto m = rig.metrics.Serialize();
+  CHECK(m.find("pgvigil_neon_sessions_terminated_total 1") != std::string::npos);
+  CHECK(m.find("pgvigil_probes_total{outcome=\"admin_shutdown\"} 1") != std::string::npos);
+}
+
+TEST_CASE("allow_suspend: 57P01 means asleep; probing stops until POST /wake, then a cold start",
+          "[runtime][neon][unit]") {
+  Rig rig(IdlePolicy::kAllowSuspend);
+  FakeJob job(rig.clock, "statements", 1s, 10ms);
+  rig.Build({&job});
+  rig.RunFor(3s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  rig.source.script = {Db::kTerminated};
+  rig.RunFor(1s);
+  CHECK(rig.state() == DbState::kIdle);  // no API: idle right away, healthy
+  CHECK(rig.source.closes >= 1);
+  const size_t probes = rig.source.probe_times.size();
+  const int runs = job.runs;
+  rig.RunFor(10min);  // never wakes the compute by itself
+  CHECK(rig.source.probe_times.size() == probes);
+  CHECK(job.runs == runs);
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+  // POST /wake: waking, a connect under neon.wake_timeout; two refused connects within it are
+  // not failures; the backoff paces the retries; then up with a cold start.
+  rig.source.backoff = 500ms;
+  rig.source.script = {Db::kRefused, Db::kRefused};
+  rig.Wake();
+  CHECK(rig.state() == DbState::kWaking);
+  REQUIRE(rig.source.connect_timeouts.back());
+  CHECK(*rig.source.connect_timeouts.back() == 15s);
+  rig.RunFor(1s + 500ms);
+  CHECK(rig.state() == DbState::kWaking);
+  CHECK(rig.source.probe_times.size() == probes + 2);
+  rig.RunFor(1s);
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+  CHECK(rig.source.probe_times.size() == probes + 3);
+  CHECK(rig.metrics.Serialize().find("pgvigil_neon_wakes_total{by=\"pgvigil\"} 1") !=
+        std::string::npos);
+  rig.RunFor(2s);
+  CHECK(job.runs > runs);
+}
+
+TEST_CASE("allow_suspend: quiet for suspend_after lets the compute sleep, last window first",
+          "[runtime][neon][unit]") {
+  Rig rig(IdlePolicy::kAllowSuspend);
+  rig.Build();
+  rig.RunFor(59s);
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(rig.last_windows == 0);
+  rig.RunFor(3s);
+  CHECK(rig.state() == DbState::kIdle);
+  CHECK(rig.last_windows == 1);  // pg_stat_statements sampled before the pool closed
+  CHECK(rig.source.closes == 1);
+  const size_t probes = rig.source.probe_times.size();
+  rig.RunFor(5min);
+  CHECK(rig.source.probe_times.size() == probes);
+}
+
+}  // namespace
+}  // namespace pgvigil
