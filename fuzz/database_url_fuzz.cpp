@@ -88,7 +88,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (secret.find_first_not_of('*') == std::string::npos) continue;
     // The scrubber must remove every secret it is told about; one shorter than 8 characters
     // wherever it stands as a word of its own (inside a longer word it is left, by contract).
-    const std::string scrubbed = pgvigil::ScrubSecrets(input, p.Secrets());
+    std::string scrubbed = pgvigil::ScrubSecrets(input, p.Secrets());
+    // A secret with a '*' can be spelled again by the text before a mask plus the mask:
+    // "sslpassword=lpassword=*" scrubs to "sslpassword=***", which holds "lpassword=*" without
+    // leaking it. Look for such a secret with the masks blanked out.
+    if (secret.find('*') != std::string::npos) {
+      for (size_t at = scrubbed.find("***"); at != std::string::npos;
+           at = scrubbed.find("***", at + 3)) {
+        scrubbed.replace(at, 3, "\x01\x01\x01");
+      }
+    }
     if (secret.size() < 8 ? ContainsWord(scrubbed, secret) : Contains(scrubbed, secret)) {
       std::abort();
     }

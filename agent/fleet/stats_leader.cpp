@@ -84,8 +84,13 @@ bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadli
   if (same_session && (current == StatsRole::kLeader || current == StatsRole::kAllCollect)) {
     return true;  // the lock lives with the session: nothing to ask
   }
-  if (same_session && current == StatsRole::kFollower && next_try_ && now < *next_try_) {
-    return false;
+  // A follower holds the lock on no session, so its retry pace holds whichever pooled session
+  // the caller brings: once per retry interval, not once per window. A leader called with
+  // another session of its pool (the lock stays on the one that took it) re-checks at the same
+  // pace that its session still holds it.
+  if (next_try_ && now < *next_try_) {
+    if (current == StatsRole::kFollower) return false;
+    if (current == StatsRole::kLeader) return true;
   }
   const std::int64_t key = kStatsLeaderLockKey;
   auto res = conn.Exec(kTrySql,
@@ -100,10 +105,17 @@ bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadli
     return false;
   }
   const QueryResult& r = *res.value;
-  checked_conn_ = &conn;
-  checked_pid_ = conn.backend_pid();
   std::optional<int> holder;
   if (auto pid = r.Int(0, 2)) holder = static_cast<int>(*pid);
+  if (current == StatsRole::kLeader && r.Text(0, 0) == "t" && r.Text(0, 1) != "t" && holder &&
+      *holder == checked_pid_) {
+    // Our own other session still holds the lock: still the leader (not a flap to follower,
+    // which would forget every series); when that session closes, the lock is free again.
+    next_try_ = now + retry_interval_;
+    return true;
+  }
+  checked_conn_ = &conn;
+  checked_pid_ = conn.backend_pid();
   if (r.Text(0, 0) != "t") {
     Set(StatsRole::kAllCollect, "behind a pooler: session locks cannot elect a leader", holder,
         kPoolerHint);

@@ -73,7 +73,9 @@ class StatsLeader {
   // address and backend pid, never dereferenced.
   const Connection* checked_conn_ = nullptr;
   int checked_pid_ = 0;
-  std::optional<SteadyTime> next_try_;  // follower: when to try the lock again
+  // Follower: when to try the lock again; leader: when to re-check, from another pooled session,
+  // that its own session still holds it.
+  std::optional<SteadyTime> next_try_;
 
   mutable std::mutex mu_;  // guards the status below
   StatsRole role_ = StatsRole::kNone;

@@ -266,6 +266,9 @@ TEST_CASE("DbStatsCollector: a failing collector does not stop the others [live]
 TEST_CASE("DbStatsCollector: a failing collector and Forget() remove their series [live]",
           "[pgstats][live]") {
   PgServer pg;
+  // buffers_alloc is checked as > 0 below: wait for the bgwriter's first report (see above).
+  REQUIRE(test::Eventually(
+      [&] { return pg.Psql("SELECT buffers_alloc FROM pg_stat_bgwriter") != "0"; }, 10s));
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
   Connection conn = Open(pg);
