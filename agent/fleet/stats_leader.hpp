@@ -7,7 +7,7 @@
 // connection those jobs run on. Advisory locks are per database, so the key is a constant. The
 // lock lives as long as that session: the leader's process killed, its connection dropped or its
 // Neon compute suspended (57P01) all free it at once, and a follower takes it on its next try.
-// - A follower tries again every `retry_interval` (the collector interval): one cheap
+// - A follower tries again every `retry_interval` (1.5 collector intervals): one cheap
 //   statement, and only when the scheduler is querying anyway (the Neon suspend policy lets it);
 //   the statement's time counts as pgvigil's own usage, so it never reads as an app's activity.
 // - A leader issues no statement at all while its session lasts (same connection object, same

@@ -289,7 +289,7 @@ def run(binary):
     t_start = time.time()
     try:
         fleet.start_postgres()
-        fleet.start_pgbench(180)
+        fleet.start_pgbench(210)
         fleet.start_exporter()
         # All ports now, so Prometheus knows the three targets from the start.
         ports = [td.free_port()]
@@ -305,7 +305,7 @@ def run(binary):
               f"/health stats_leader of the only sidecar: {h}")
 
         # Statements per minute with one sidecar, then with three.
-        one_total, one_work = statements_per_minute(fleet, 20)
+        one_total, one_work = statements_per_minute(fleet, 40)
         for i, port in enumerate(later_ports, start=1):
             fleet.start_sidecar(i, port)
         ports += later_ports
@@ -314,7 +314,7 @@ def run(binary):
         check(ok, "the new sidecars did not become followers: "
               + str([health(p).get("stats_leader") for p in later_ports]))
         check(leaders(ports) == ports[:1], f"one leader expected, got {leaders(ports)}")
-        three_total, three_work = statements_per_minute(fleet, 20)
+        three_total, three_work = statements_per_minute(fleet, 40)
         figure("statements/min one sidecar (all, without probes)",
                f"{one_total:.0f}, {one_work:.0f}")
         figure("statements/min three sidecars (all, without probes)",
