@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "pgstats/live_connection.hpp"
 #include "support/agent_process.hpp"
 #include "support/pg_server.hpp"
 #include "telemetry/collector_metrics.hpp"
@@ -24,18 +25,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using test::MetricValue;
 using test::PgServer;
-
-ConnParams Params(const std::string& url) {
-  ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
-  return *parsed.params;
-}
-
-Connection Open(const PgServer& pg) {
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 10s);
-  if (!opened.ok()) throw std::runtime_error("connect failed: " + opened.error->message);
-  return std::move(*opened.value);
-}
 
 std::string Text(const prometheus::Registry& r) {
   std::ostringstream out;
@@ -102,7 +91,7 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
   const std::string datid = pg.Psql("SELECT oid FROM pg_database WHERE datname = 'postgres'");
 
   // A second session holds a lock inside an open transaction.
-  Connection holder = Open(pg);
+  Connection holder = OpenStatsSession(pg);
   REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).ok());
   REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).ok());
 
@@ -113,7 +102,7 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
 
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   CHECK(collector.Due(Clock::now()));
   const DbStatsRunStatus status = collector.RunAll(conn, Clock::now() + 20s);
   CHECK(status.ok());
@@ -228,7 +217,7 @@ TEST_CASE("DbStatsCollector: a failing collector does not stop the others [live]
       "REVOKE SELECT ON pg_stat_bgwriter FROM PUBLIC;");
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   const DbStatsRunStatus status = collector.RunAll(conn, Clock::now() + 20s);
   CHECK(status.failed == 2);
   CHECK(status.succeeded == 8);
@@ -271,7 +260,7 @@ TEST_CASE("DbStatsCollector: a failing collector and Forget() remove their serie
       [&] { return pg.Psql("SELECT buffers_alloc FROM pg_stat_bgwriter") != "0"; }, 10s));
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
   std::string text = Text(registry);
   REQUIRE(MetricValue(text, "pg_postmaster_start_time_seconds").has_value());
@@ -319,7 +308,7 @@ TEST_CASE("DbStatsCollector: vanished databases lose their series, counters foll
   pg.Psql("CREATE DATABASE scratch");
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
   std::string text = Text(registry);
   CHECK(MetricValue(text, R"(pg_database_size_bytes{datname="scratch"})").has_value());
@@ -347,7 +336,7 @@ TEST_CASE("DbStatsCollector: Neon local file cache from neon_stat_file_cache, re
   PgServer pg;
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
 
   // No neon extension: the collector succeeds quietly and says the cache is not visible.
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
@@ -439,7 +428,7 @@ TEST_CASE(
   DbStatsOptions options;
   options.query_timeout = 300ms;
   DbStatsCollector collector(registry, options);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
 
   // A deadline already passed: nothing runs, nothing is counted as an error.
   DbStatsRunStatus none = collector.RunAll(conn, Clock::now() - 1s);

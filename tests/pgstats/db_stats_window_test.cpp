@@ -12,6 +12,7 @@
 
 #include "pgstats/database_size_plan.hpp"
 #include "pgstats/db_stats_collector.hpp"
+#include "pgstats/live_connection.hpp"
 #include "support/agent_process.hpp"
 #include "support/pg_server.hpp"
 
@@ -82,18 +83,6 @@ TEST_CASE("SizeBatches: short statements of at most `batch` databases", "[pgstat
 // ------------------------------------------------------------------------------------------
 // Live
 
-ConnParams Params(const std::string& url) {
-  ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
-  return *parsed.params;
-}
-
-Connection Open(const PgServer& pg) {
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 10s);
-  if (!opened.ok()) throw std::runtime_error("connect failed: " + opened.error->message);
-  return std::move(*opened.value);
-}
-
 // A collector that runs one fixed statement.
 class SqlCollector final : public Collector {
  public:
@@ -127,7 +116,7 @@ TEST_CASE(
   DbStatsCollector collector(registry, options, std::move(list));
   CHECK(collector.Due(Clock::now()));
 
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   auto start = Clock::now();
   DbStatsRunStatus status = collector.RunDue(conn, start, start + 5s);
   CHECK(Clock::now() - start < 2s);
@@ -154,7 +143,7 @@ TEST_CASE(
   CHECK(left.find('0') == 0);
 
   // Next window: the starved collector is the most overdue and goes first; sleepy is not due.
-  Connection again = Open(pg);
+  Connection again = OpenStatsSession(pg);
   start = Clock::now();
   status = collector.RunDue(again, start, start + 5s);
   CHECK(status.succeeded == 1);
@@ -174,7 +163,7 @@ TEST_CASE("RunDue: stops before a collector whose last duration would pass the w
   list.push_back(std::make_unique<SqlCollector>("slow", "/* pgvigil */ SELECT pg_sleep(0.4)"));
   auto* slow = static_cast<SqlCollector*>(list[1].get());
   DbStatsCollector collector(registry, {}, std::move(list));
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   REQUIRE(collector.RunAll(conn, Clock::now() + 5s).ok());  // learns slow takes ~0.4 s
   collector.Forget();                                       // both due again
   auto start = Clock::now();
@@ -198,7 +187,7 @@ TEST_CASE("Database sizes: measured again only where something was written [live
   pg.Psql("CREATE DATABASE busy");
   prometheus::Registry registry;
   DbStatsCollector collector(registry);
-  Connection conn = Open(pg);
+  Connection conn = OpenStatsSession(pg);
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
   auto text = [&] {
     std::ostringstream out;
