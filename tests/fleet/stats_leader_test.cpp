@@ -48,6 +48,47 @@ std::string LockHolders(const PgServer& pg) {
   return out;
 }
 
+// A sidecar's pool holds up to two sessions; the window's job may bring either one.
+TEST_CASE(
+    "StatsLeader: another pooled session neither demotes the leader nor speeds a follower "
+    "[live]",
+    "[fleet][live]") {
+  PgServer pg;
+  prometheus::Registry ra, rb;
+  StatsLeader a(StatsElection::kAuto, 5s, ra);
+  StatsLeader b(StatsElection::kAuto, 5s, rb);
+  std::optional<Connection> a1 = Open(pg.Url());
+  Connection a2 = Open(pg.Url());
+  Connection b1 = Open(pg.Url());
+  Connection b2 = Open(pg.Url());
+  const auto t0 = Clock::now();
+  REQUIRE(a.MayCollect(*a1, t0, Clock::now() + 5s));
+  // The leader's other session finds the lock held by its first one: still the leader.
+  CHECK(a.MayCollect(a2, t0 + 1s, Clock::now() + 5s));
+  CHECK(a.role() == StatsRole::kLeader);
+  CHECK(Gauge(ra) == 1);
+  CHECK(a.MayCollect(*a1, t0 + 2s, Clock::now() + 5s));
+  CHECK(LockHolders(pg) == "1");
+
+  // A follower asked again within its retry interval, on its other session, sends nothing.
+  CHECK_FALSE(b.MayCollect(b1, t0, Clock::now() + 5s));
+  const std::string calls_sql =
+      "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE "
+      "'%pg_try_advisory_lock%'";
+  const std::string before = pg.Psql(calls_sql);
+  CHECK_FALSE(b.MayCollect(b2, t0 + 1s, Clock::now() + 5s));
+  CHECK(pg.Psql(calls_sql) == before);
+  CHECK(b.role() == StatsRole::kFollower);
+
+  // The leader's lock session closes: the leader's other session takes the lock at its next
+  // check, before the follower's.
+  a1.reset();
+  REQUIRE(test::Eventually([&] { return LockHolders(pg) == "0"; }, 5s));
+  CHECK(a.MayCollect(a2, t0 + 6s, Clock::now() + 5s));
+  CHECK(a.role() == StatsRole::kLeader);
+  CHECK_FALSE(b.MayCollect(b2, t0 + 6s, Clock::now() + 5s));
+}
+
 TEST_CASE("StatsLeader: one leader per database; a follower takes over when it goes [live]",
           "[fleet][live]") {
   PgServer pg;
