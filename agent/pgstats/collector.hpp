@@ -8,6 +8,12 @@
 // success (a failed run leaves the last values). It returns the first error, scrubbed (DbError).
 // Forget() removes every series it exports (the database is down or asleep, or this replica is
 // not the leader). Not thread-safe: called by the scheduler thread only.
+//
+// The bundle: a cheap collector whose run is one parameterless statement (OneStatementCollector)
+// gives that statement through BundleSql, and DbStatsCollector may send it together with the
+// other due ones as one statement (collector_bundle.hpp); Publish then reads the collector's part
+// of the reply through the same RowSet code as Collect. A collector with parameters or more than
+// one statement keeps BundleSql's nullopt and always runs alone.
 #include <prometheus/registry.h>
 
 #include <chrono>
@@ -19,6 +25,7 @@
 
 #include "db/connection.hpp"
 #include "db/db_error.hpp"
+#include "pgstats/row_set.hpp"
 
 namespace pgvigil {
 
@@ -35,6 +42,30 @@ class Collector {
   virtual std::chrono::milliseconds min_interval() const { return std::chrono::milliseconds{0}; }
   virtual std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) = 0;
   virtual void Forget() = 0;
+  // This run's statement for the bundle, or nullopt: this run goes alone (Collect). `conn` is
+  // read for its server version only.
+  virtual std::optional<std::string> BundleSql(const Connection& conn) const;
+  // Publishes from the rows of BundleSql's statement as Collect would, and returns its error.
+  // May run a further statement of its own on `conn` before `deadline` (neon_lfc, once, when it
+  // has just found its view).
+  virtual std::optional<DbError> Publish(const RowSet& rows, Connection& conn, SteadyTime deadline);
+};
+
+// A collector whose run is one parameterless statement: Collect runs Sql alone and hands its
+// rows to Read; in the bundle, Read gets its part of the reply. Column names must be distinct
+// (the bundle carries each row as a JSON object).
+class OneStatementCollector : public Collector {
+ public:
+  std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) final;
+  std::optional<std::string> BundleSql(const Connection& conn) const final { return Sql(conn); }
+  std::optional<DbError> Publish(const RowSet& rows, Connection&, SteadyTime) final {
+    Read(rows);
+    return std::nullopt;
+  }
+
+ protected:
+  virtual std::string Sql(const Connection& conn) const = 0;
+  virtual void Read(const RowSet& rows) = 0;
 };
 
 using CollectorFactory = std::unique_ptr<Collector> (*)(prometheus::Registry&);
@@ -45,9 +76,9 @@ std::vector<CollectorFactory> AllCollectors();
 // Runs `sql` and hands the result to `use`; the error otherwise.
 std::optional<DbError> CollectorQuery(Connection& conn, const std::string& sql,
                                       const std::vector<std::string>& params, SteadyTime deadline,
-                                      const std::function<void(const QueryResult&)>& use);
+                                      const std::function<void(const RowSet&)>& use);
 // A numeric cell, 0 when NULL or not a number.
-inline double CellNumber(const QueryResult& r, int row, int col) {
+inline double CellNumber(const RowSet& r, int row, int col) {
   return r.Double(row, col).value_or(0);
 }
 

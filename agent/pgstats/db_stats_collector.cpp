@@ -4,7 +4,9 @@
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <utility>
 
+#include "pgstats/collector_bundle.hpp"
 #include "telemetry/collector_metrics.hpp"
 #include "util/log.hpp"
 #include "util/time_format.hpp"
@@ -50,27 +52,57 @@ struct DbStatsCollector::State {
     long long timeouts = 0;
     std::chrono::system_clock::time_point last_success{};
     std::string error;
+    bool alone = false;         // failed alone after a failed bundle: out of the bundle for good
+    bool on_probation = false;  // running alone after a failed bundle (a failure makes it alone)
+  };
+  // The bundle's own record (collector_bundle.hpp), for the window rule and StatusJson.
+  struct Bundle {
+    std::chrono::steady_clock::duration last_took{};
+    bool solo_next = false;  // after a timeout: the parts run alone once, to find the slow one
+    long long runs = 0, failures = 0, timeouts = 0;
+    std::vector<std::string> last_parts;
+    std::string error;  // the last failure's, "" after a success
   };
 
-  mutable std::mutex mu;  // guards the status fields, next_due and last_run
+  mutable std::mutex mu;  // guards the status fields, next_due, last_run and bundle
+  bool bundling = true;   // DbStatsOptions::bundle
   std::vector<Entry> entries;
+  Bundle bundle;
   std::optional<SteadyTime> last_start;
   std::chrono::system_clock::time_point last_run{};
   bool forgotten = false;  // Forget() ran and no run since: no pg_* series exported
 
-  // Runs one collector under `deadline` and records its outcome into `status`.
+  // Runs `order` (indices into entries), each bounded by min(its timeout, end); with
+  // `check_fit` stops before one whose expected duration would pass `end` (FitsWindow).
+  // The bundleable ones among them go as one statement, at the place of the first of them.
+  DbStatsRunStatus RunOrder(const std::vector<std::size_t>& order, Connection& conn, SteadyTime end,
+                            bool check_fit);
+  // Runs one collector alone under `deadline` and records its outcome into `status`.
   void Run(Entry& e, Connection& conn, SteadyTime started, SteadyTime deadline,
            DbStatsRunStatus& status);
+  // Runs the bundle of `parts`; on a failed statement runs them alone (a part that then fails
+  // alone leaves the bundle).
+  void RunBundle(const std::vector<std::size_t>& parts, std::vector<BundlePart> sql,
+                 Connection& conn, SteadyTime started, SteadyTime end, DbStatsRunStatus& status);
+  void Record(Entry& e, Connection& conn, SteadyTime started, const std::optional<DbError>& err,
+              DbStatsRunStatus& status);
 };
 
 void DbStatsCollector::State::Run(Entry& e, Connection& conn, SteadyTime started,
                                   SteadyTime deadline, DbStatsRunStatus& status) {
   std::optional<DbError> err = e.collector->Collect(conn, deadline);
-  const auto took = std::chrono::steady_clock::now() - started;
-  const bool timed_out = err && err->kind == ErrorKind::kTimeout;
   // The server would go on with the statement after we hung up: cancel it there.
-  if (timed_out) conn.RequestCancel();
+  if (err && err->kind == ErrorKind::kTimeout) conn.RequestCancel();
   std::lock_guard lock(mu);
+  if (err && err->kind == ErrorKind::kTimeout) ++e.timeouts;
+  Record(e, conn, started, err, status);
+}
+
+// Records one collector's outcome (mu held). A failure removes its series (no stale series).
+void DbStatsCollector::State::Record(Entry& e, Connection& conn, SteadyTime started,
+                                     const std::optional<DbError>& err, DbStatsRunStatus& status) {
+  const auto took = std::chrono::steady_clock::now() - started;
+  const bool probation = std::exchange(e.on_probation, false);
   e.next_due = started + e.interval;
   e.last_took = took;
   e.ran = true;
@@ -84,7 +116,6 @@ void DbStatsCollector::State::Run(Entry& e, Connection& conn, SteadyTime started
     return;
   }
   ++status.failed;
-  if (timed_out) ++e.timeouts;
   e.collector->Forget();  // no stale series: gone until the collector works again
   e.metrics->RecordFailure(took);
   if (e.ok || e.error.empty()) {  // log transitions, not every run
@@ -96,6 +127,13 @@ void DbStatsCollector::State::Run(Entry& e, Connection& conn, SteadyTime started
   e.ok = false;
   e.error = std::string(ErrorKindName(err->kind)) + ": " + err->message;
   if (conn.broken() || err->ConnectionLost()) status.connection_lost = true;
+  if (probation && !e.alone) {
+    e.alone = true;
+    LogWarn(
+        "database statistics collector failed alone after a failed bundle; it runs alone "
+        "from now on",
+        {{"collector", e.name}});
+  }
 }
 
 DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOptions options)
@@ -108,6 +146,7 @@ DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOption
 DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOptions options,
                                    std::vector<std::unique_ptr<Collector>> collectors)
     : options_(std::move(options)), state_(std::make_unique<State>()) {
+  state_->bundling = options_.bundle;
   for (auto& c : collectors) {
     State::Entry e;
     e.name = c->name();
@@ -127,7 +166,6 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn) {
 }
 
 DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline) {
-  DbStatsRunStatus status;
   State& st = *state_;
   {
     std::lock_guard lock(st.mu);
@@ -135,19 +173,12 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline)
     st.last_run = std::chrono::system_clock::now();
     st.forgotten = false;
   }
-  for (auto& e : st.entries) {
-    const auto now = std::chrono::steady_clock::now();
-    if (status.connection_lost || conn.broken() || now >= deadline) {
-      ++status.skipped;
-      continue;
-    }
-    st.Run(e, conn, now, std::min(deadline, now + e.timeout), status);
-  }
-  return status;
+  std::vector<std::size_t> order(st.entries.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  return st.RunOrder(order, conn, deadline, false);
 }
 
 DbStatsRunStatus DbStatsCollector::RunDue(Connection& conn, SteadyTime now, SteadyTime window_end) {
-  DbStatsRunStatus status;
   State& st = *state_;
   std::vector<SteadyTime> next_due;
   {
@@ -157,23 +188,140 @@ DbStatsRunStatus DbStatsCollector::RunDue(Connection& conn, SteadyTime now, Stea
     st.last_run = std::chrono::system_clock::now();
     st.forgotten = false;
   }
-  const std::vector<std::size_t> order = DueOrder(next_due, now);
-  bool stopped = false;
+  return st.RunOrder(DueOrder(next_due, now), conn, window_end, true);
+}
+
+DbStatsRunStatus DbStatsCollector::State::RunOrder(const std::vector<std::size_t>& order,
+                                                   Connection& conn, SteadyTime end,
+                                                   bool check_fit) {
+  DbStatsRunStatus status;
+  // The bundle: the bundleable ones of this run, when there are two or more.
+  std::vector<std::size_t> parts;
+  std::vector<BundlePart> sql;
+  bool solo = false;
+  {
+    std::lock_guard lock(mu);
+    solo = bundle.solo_next;
+  }
   for (std::size_t i : order) {
-    State::Entry& e = st.entries[i];
+    if (!bundling || entries[i].alone || parts.size() >= kMaxBundleParts) continue;
+    std::optional<std::string> part = entries[i].collector->BundleSql(conn);
+    if (!part) continue;
+    parts.push_back(i);
+    sql.push_back({entries[i].name, std::move(*part)});
+  }
+  if (parts.size() < 2) {
+    parts.clear();
+  } else if (solo) {  // after a bundle timeout: this once alone, and the slow one is found
+    std::lock_guard lock(mu);
+    bundle.solo_next = false;
+    for (std::size_t i : parts) entries[i].on_probation = true;
+    parts.clear();
+  }
+  bool stopped = false;
+  bool bundle_done = false;
+  for (std::size_t i : order) {
+    const bool in_bundle = std::find(parts.begin(), parts.end(), i) != parts.end();
+    if (in_bundle && bundle_done) continue;
     const auto start = std::chrono::steady_clock::now();
-    if (!stopped &&
-        (status.connection_lost || conn.broken() ||
-         !FitsWindow(start, e.last_took, window_end, status.succeeded + status.failed == 0))) {
+    std::chrono::steady_clock::duration expected{};
+    {
+      std::lock_guard lock(mu);
+      expected = in_bundle ? bundle.last_took : entries[i].last_took;
+    }
+    const bool first = status.succeeded + status.failed == 0;
+    if (!stopped && (status.connection_lost || conn.broken() ||
+                     !FitsWindow(start, check_fit ? expected : decltype(expected){}, end,
+                                 check_fit ? first : true))) {
       stopped = true;
     }
+    if (in_bundle) bundle_done = true;
     if (stopped) {
+      status.skipped += in_bundle ? static_cast<int>(parts.size()) : 1;
+      continue;
+    }
+    if (in_bundle) {
+      RunBundle(parts, std::move(sql), conn, start, end, status);
+    } else {
+      Run(entries[i], conn, start, std::min(end, start + entries[i].timeout), status);
+    }
+  }
+  return status;
+}
+
+void DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& parts,
+                                        std::vector<BundlePart> sql, Connection& conn,
+                                        SteadyTime started, SteadyTime end,
+                                        DbStatsRunStatus& status) {
+  // The bundle's deadline: the latest of its parts' own, capped at the window's end.
+  SteadyTime deadline = started;
+  for (std::size_t i : parts) deadline = std::max(deadline, started + entries[i].timeout);
+  deadline = std::min(deadline, end);
+  auto res = conn.Exec(BundleStatement(sql), deadline);
+  std::optional<DbError> err = res.error;
+  Result<BundleParts> reply = Fail("no reply");
+  if (res.ok()) {
+    reply = ReadBundleReply(*res.value, sql);
+    if (!reply) err = DbError{ErrorKind::kServerError, "", reply.error()};
+  }
+  const bool timed_out = err && err->kind == ErrorKind::kTimeout;
+  if (timed_out) conn.RequestCancel();  // the server would go on with it: cancel it there
+  const bool lost = err && err->kind != ErrorKind::kServerError;
+  {
+    std::lock_guard lock(mu);
+    bundle.last_took = std::chrono::steady_clock::now() - started;
+    ++bundle.runs;
+    bundle.last_parts.clear();
+    for (const auto& p : sql) bundle.last_parts.push_back(p.name);
+    if (err) {
+      ++bundle.failures;
+      if (timed_out) ++bundle.timeouts;
+      bundle.solo_next = timed_out;
+      if (bundle.error.empty()) {  // log transitions, not every run
+        LogWarn("database statistics bundle failed; its collectors run alone",
+                {{"kind", std::string(ErrorKindName(err->kind))}, {"error", err->message}});
+      }
+      bundle.error = std::string(ErrorKindName(err->kind)) + ": " + err->message;
+    } else {
+      bundle.error.clear();
+    }
+  }
+  if (!err) {
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      Entry& e = entries[parts[k]];
+      std::optional<DbError> part_err =
+          e.collector->Publish(reply->at(sql[k].name), conn, deadline);
+      std::lock_guard lock(mu);
+      e.on_probation = false;
+      Record(e, conn, started, part_err, status);  // the bundle's duration is each part's
+    }
+    return;
+  }
+  if (lost) {  // a timeout or a lost connection: none published, the session goes
+    DbError part_err = *err;
+    part_err.message = "in the bundle: " + part_err.message;
+    std::lock_guard lock(mu);
+    for (std::size_t i : parts) {
+      entries[i].on_probation = false;
+      Record(entries[i], conn, started, part_err, status);
+    }
+    return;
+  }
+  // A statement error (a missing view, a permission, an old server): this time each alone; one
+  // that fails alone stays out of the bundle from now on.
+  for (std::size_t i : parts) {
+    Entry& e = entries[i];
+    const auto start = std::chrono::steady_clock::now();
+    if (status.connection_lost || conn.broken() || start >= end) {
       ++status.skipped;
       continue;
     }
-    st.Run(e, conn, start, std::min(window_end, start + e.timeout), status);
+    {
+      std::lock_guard lock(mu);
+      e.on_probation = true;
+    }
+    Run(e, conn, start, std::min(end, start + e.timeout), status);
   }
-  return status;
 }
 
 bool DbStatsCollector::Due(SteadyTime now) const { return NextDue() <= now; }
@@ -216,6 +364,20 @@ nlohmann::json DbStatsCollector::StatusJson() const {
     cs[e.name] = std::move(one);
   }
   j["collectors"] = std::move(cs);
+  nlohmann::json b;
+  b["enabled"] = st.bundling;
+  b["runs"] = st.bundle.runs;
+  b["failures"] = st.bundle.failures;
+  b["timeouts"] = st.bundle.timeouts;
+  b["duration_seconds"] = std::chrono::duration<double>(st.bundle.last_took).count();
+  b["last_parts"] = st.bundle.last_parts;
+  nlohmann::json alone = nlohmann::json::array();
+  for (const auto& e : st.entries) {
+    if (e.alone) alone.push_back(e.name);
+  }
+  b["alone"] = std::move(alone);
+  if (!st.bundle.error.empty()) b["error"] = st.bundle.error;
+  j["bundle"] = std::move(b);
   return j;
 }
 

@@ -19,6 +19,18 @@
 // database is down or asleep, or this sidecar is not the stats leader). Series whose labels
 // vanished (a dropped database) are removed on the next successful run.
 //
+// The bundle (collector_bundle.hpp): the due collectors that run one parameterless statement
+// (Collector::BundleSql: stat_database, stat_activity, locks, stat_bgwriter, replication,
+// neon_lfc, postmaster) go to the server as ONE statement, at the place of the most overdue of
+// them; each publishes from its part of the reply and keeps its own metrics (its
+// pgvigil_collector_duration_seconds is then the bundle's), failure semantics and interval.
+// The bundle's deadline is the latest of its parts' deadlines, capped at the window's end; its
+// expected duration is its last one. When the bundle fails with a statement error (a missing
+// view, a permission, an old server), its parts run alone this time, and one that fails alone
+// stays out of the bundle from then on (logged once). A bundle that times out is cancelled on
+// the server and counted; its parts fail this run (the connection goes) and run alone next time,
+// so the slow one is found and leaves the bundle. database, settings and static run alone.
+//
 // Thread-safety: RunDue/RunAll/Forget are called by one thread (the scheduler) at a time;
 // StatusJson, Due and NextDue may be called from any thread. The registry must outlive it.
 #include <prometheus/registry.h>
@@ -42,6 +54,7 @@ struct DbStatsOptions {
   std::chrono::milliseconds query_timeout{5000};               // a collector run's default deadline
   std::map<std::string, std::chrono::milliseconds> intervals;  // per collector (stats.intervals)
   std::map<std::string, std::chrono::milliseconds> timeouts;   // per collector (stats.timeouts)
+  bool bundle = true;  // the due cheap collectors as one statement (false: each alone; tests)
 };
 
 struct DbStatsRunStatus {
@@ -81,7 +94,8 @@ class DbStatsCollector {
 
   // For /health: {"interval_seconds", "last_run", "series_exported", "collectors": {name: {"ok",
   // "ran", "last_success", "duration_seconds", "interval_seconds", "timeout_seconds", "errors",
-  // "timeouts", "error"?}}}. Error texts come scrubbed from DbError.
+  // "timeouts", "error"?}}, "bundle": {"enabled", "runs", "failures", "timeouts",
+  // "duration_seconds", "last_parts", "alone", "error"?}}. Error texts come scrubbed from DbError.
   nlohmann::json StatusJson() const;
 
  private:

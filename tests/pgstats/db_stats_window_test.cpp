@@ -90,7 +90,7 @@ class SqlCollector final : public Collector {
   const char* name() const override { return name_; }
   std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
     ++runs;
-    return CollectorQuery(conn, sql_, {}, deadline, [](const QueryResult&) {});
+    return CollectorQuery(conn, sql_, {}, deadline, [](const RowSet&) {});
   }
   void Forget() override {}
   int runs = 0;

@@ -3,6 +3,7 @@
 // values and follow its resets (CumulativeCounter kFollowSource).
 #include <iterator>
 #include <map>
+#include <utility>
 
 #include "pgstats/collector.hpp"
 #include "telemetry/series.hpp"
@@ -73,31 +74,43 @@ const BgColumn kBgwriter17[] = {
 
 constexpr int kPg17 = 170000;
 
-class BgwriterCollector final : public Collector {
+class BgwriterCollector final : public OneStatementCollector {
  public:
   explicit BgwriterCollector(prometheus::Registry& r) : registry_(r) {}
   const char* name() const override { return "stat_bgwriter"; }
-  std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
-    const bool pg17 = conn.server_version() >= kPg17;
-    const BgColumn* cols = pg17 ? kBgwriter17 : kBgwriterBefore17;
-    const size_t n = pg17 ? std::size(kBgwriter17) : std::size(kBgwriterBefore17);
-    std::string sql = "/* pgvigil */ SELECT ";
-    for (size_t i = 0; i < n; ++i) sql += std::string(i ? ", " : "") + cols[i].column;
-    sql +=
-        pg17 ? " FROM pg_stat_bgwriter AS b, pg_stat_checkpointer AS c" : " FROM pg_stat_bgwriter";
-    return CollectorQuery(conn, sql, {}, deadline, [&](const QueryResult& r) {
-      if (r.Rows() < 1) return;
-      for (size_t i = 0; i < n; ++i) {
-        if (r.IsNull(0, static_cast<int>(i))) continue;
-        Counter(cols[i]).Observe(CellNumber(r, 0, static_cast<int>(i)));
-      }
-    });
-  }
   void Forget() override {
     for (auto& [name, counter] : counters_) counter.Clear();
   }
 
+ protected:
+  // Each column is named after its metric: distinct, as the bundle needs.
+  std::string Sql(const Connection& conn) const override {
+    pg17_ = conn.server_version() >= kPg17;
+    std::string sql = "/* pgvigil */ SELECT ";
+    const auto [cols, n] = Columns();
+    for (size_t i = 0; i < n; ++i) {
+      sql += std::string(i ? ", " : "") + cols[i].column + " AS " + cols[i].metric;
+    }
+    sql +=
+        pg17_ ? " FROM pg_stat_bgwriter AS b, pg_stat_checkpointer AS c" : " FROM pg_stat_bgwriter";
+    return sql;
+  }
+  void Read(const RowSet& r) override {
+    if (r.Rows() < 1) return;
+    const auto [cols, n] = Columns();
+    for (size_t i = 0; i < n; ++i) {
+      if (r.IsNull(0, static_cast<int>(i))) continue;
+      Counter(cols[i]).Observe(CellNumber(r, 0, static_cast<int>(i)));
+    }
+  }
+
  private:
+  // The columns of the statement Sql gave last.
+  std::pair<const BgColumn*, size_t> Columns() const {
+    if (pg17_) return {kBgwriter17, std::size(kBgwriter17)};
+    return {kBgwriterBefore17, std::size(kBgwriterBefore17)};
+  }
+
   CumulativeCounter& Counter(const BgColumn& c) {
     auto it = counters_.find(c.metric);
     if (it == counters_.end()) {
@@ -110,6 +123,7 @@ class BgwriterCollector final : public Collector {
   }
 
   prometheus::Registry& registry_;
+  mutable bool pg17_ = false;                          // the server's version as Sql last saw it
   std::map<std::string, CumulativeCounter> counters_;  // by metric name, created on first sight
 };
 

@@ -36,7 +36,7 @@ class DatabaseSizeCollector final : public Collector {
         "ORDER BY d.datname LIMIT " +
         std::to_string(kMaxDatabases);
     std::vector<DatabaseActivity> activity;
-    auto err = CollectorQuery(conn, activity_sql, {}, deadline, [&](const QueryResult& r) {
+    auto err = CollectorQuery(conn, activity_sql, {}, deadline, [&](const RowSet& r) {
       activity.reserve(static_cast<std::size_t>(r.Rows()));
       for (int row = 0; row < r.Rows(); ++row) {
         activity.push_back({r.Text(row, 0), r.Text(row, 1), r.Text(row, 2) == "t",
@@ -62,7 +62,7 @@ class DatabaseSizeCollector final : public Collector {
           conn,
           "/* pgvigil */ SELECT oid::text, pg_database_size(oid)::float8 "
           "FROM pg_database WHERE oid = ANY($1::oid[])",
-          {oids}, deadline, [&](const QueryResult& r) {
+          {oids}, deadline, [&](const RowSet& r) {
             for (int row = 0; row < r.Rows(); ++row) {
               if (r.IsNull(row, 1)) continue;
               auto it = by_oid.find(r.Text(row, 0));

@@ -5,22 +5,24 @@
 namespace pgvigil {
 namespace {
 
-class PostmasterCollector final : public Collector {
+class PostmasterCollector final : public OneStatementCollector {
  public:
   explicit PostmasterCollector(prometheus::Registry& r)
       : start_(r, "pg_postmaster_start_time_seconds", "Time at which postmaster started") {}
   const char* name() const override { return "postmaster"; }
   std::chrono::milliseconds min_interval() const override { return std::chrono::minutes(5); }
-  std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
-    return CollectorQuery(
-        conn, "/* pgvigil */ SELECT extract(epoch FROM pg_postmaster_start_time())::float8", {},
-        deadline, [&](const QueryResult& r) {
-          if (r.Rows() < 1) return;
-          start_.Set({}, CellNumber(r, 0, 0));
-          start_.Sweep();
-        });
-  }
   void Forget() override { start_.Clear(); }
+
+ protected:
+  std::string Sql(const Connection&) const override {
+    return "/* pgvigil */ SELECT extract(epoch FROM pg_postmaster_start_time())::float8 "
+           "AS start_time";
+  }
+  void Read(const RowSet& r) override {
+    if (r.Rows() < 1) return;
+    start_.Set({}, CellNumber(r, 0, 0));
+    start_.Sweep();
+  }
 
  private:
   SweptGauges start_;

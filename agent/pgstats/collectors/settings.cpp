@@ -36,7 +36,7 @@ class SettingsCollector final : public Collector {
         conn,
         "/* pgvigil */ SELECT name, setting, COALESCE(unit, ''), vartype, short_desc "
         "FROM pg_settings WHERE name = ANY($1::text[]) AND vartype IN ('integer', 'real')",
-        {names_}, deadline, [&](const QueryResult& r) {
+        {names_}, deadline, [&](const RowSet& r) {
           for (int row = 0; row < r.Rows(); ++row) {
             auto unit = NormalisePgSettingUnit(r.Text(row, 2));
             auto value = r.Double(row, 1);

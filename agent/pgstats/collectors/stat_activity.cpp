@@ -6,17 +6,23 @@
 namespace pgvigil {
 namespace {
 
-class StatActivityCollector final : public Collector {
+class StatActivityCollector final : public OneStatementCollector {
  public:
   explicit StatActivityCollector(prometheus::Registry& r)
       : count_(r, "pg_stat_activity_count", "number of connections in this state"),
         max_tx_(r, "pg_stat_activity_max_tx_duration",
                 "max duration in seconds any active transaction has been running") {}
   const char* name() const override { return "stat_activity"; }
-  std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
+  void Forget() override {
+    count_.Clear();
+    max_tx_.Clear();
+  }
+
+ protected:
+  std::string Sql(const Connection&) const override {
     static const std::string sql =
-        "/* pgvigil */ SELECT d.datname, s.state, COALESCE(a.count, 0), "
-        "COALESCE(a.max_tx_duration, 0) "
+        "/* pgvigil */ SELECT d.datname, s.state, COALESCE(a.count, 0) AS count, "
+        "COALESCE(a.max_tx_duration, 0) AS max_tx_duration "
         "FROM (VALUES ('active'), ('idle'), ('idle in transaction'), "
         "('idle in transaction (aborted)'), ('fastpath function call'), ('disabled')) "
         "AS s(state) "
@@ -27,19 +33,16 @@ class StatActivityCollector final : public Collector {
         "max(extract(epoch FROM now() - xact_start))::float8 AS max_tx_duration "
         "FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname, state) AS a "
         "ON a.state = s.state AND a.datname = d.datname";
-    return CollectorQuery(conn, sql, {}, deadline, [&](const QueryResult& r) {
-      for (int row = 0; row < r.Rows(); ++row) {
-        const prometheus::Labels labels{{"datname", r.Text(row, 0)}, {"state", r.Text(row, 1)}};
-        count_.Set(labels, CellNumber(r, row, 2));
-        max_tx_.Set(labels, CellNumber(r, row, 3));
-      }
-      count_.Sweep();
-      max_tx_.Sweep();
-    });
+    return sql;
   }
-  void Forget() override {
-    count_.Clear();
-    max_tx_.Clear();
+  void Read(const RowSet& r) override {
+    for (int row = 0; row < r.Rows(); ++row) {
+      const prometheus::Labels labels{{"datname", r.Text(row, 0)}, {"state", r.Text(row, 1)}};
+      count_.Set(labels, CellNumber(r, row, 2));
+      max_tx_.Set(labels, CellNumber(r, row, 3));
+    }
+    count_.Sweep();
+    max_tx_.Sweep();
   }
 
  private:

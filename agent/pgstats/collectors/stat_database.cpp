@@ -33,32 +33,33 @@ const char* const kHelp[] = {
     "Time spent reading data file blocks by backends in this database, in milliseconds.",
     "Time spent writing data file blocks by backends in this database, in milliseconds."};
 
-class StatDatabaseCollector final : public Collector {
+class StatDatabaseCollector final : public OneStatementCollector {
  public:
   explicit StatDatabaseCollector(prometheus::Registry& r) {
     gauges_.reserve(std::size(kColumns));
     for (size_t i = 0; i < std::size(kColumns); ++i) {
       gauges_.emplace_back(r, std::string("pg_stat_database_") + kColumns[i], kHelp[i]);
     }
-    sql_ = "/* pgvigil */ SELECT datid::text, datname";
+    sql_ = "/* pgvigil */ SELECT datid::text AS datid, datname";
     for (const char* c : kColumns) sql_ += std::string(", ") + c;
     sql_ += " FROM pg_stat_database WHERE datname IS NOT NULL ORDER BY datname LIMIT " +
             std::to_string(kMaxDatabases);
   }
   const char* name() const override { return "stat_database"; }
-  std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
-    return CollectorQuery(conn, sql_, {}, deadline, [&](const QueryResult& r) {
-      for (int row = 0; row < r.Rows(); ++row) {
-        const prometheus::Labels labels{{"datid", r.Text(row, 0)}, {"datname", r.Text(row, 1)}};
-        for (size_t i = 0; i < gauges_.size(); ++i) {
-          gauges_[i].Set(labels, CellNumber(r, row, static_cast<int>(i) + 2));
-        }
-      }
-      for (auto& g : gauges_) g.Sweep();
-    });
-  }
   void Forget() override {
     for (auto& g : gauges_) g.Clear();
+  }
+
+ protected:
+  std::string Sql(const Connection&) const override { return sql_; }
+  void Read(const RowSet& r) override {
+    for (int row = 0; row < r.Rows(); ++row) {
+      const prometheus::Labels labels{{"datid", r.Text(row, 0)}, {"datname", r.Text(row, 1)}};
+      for (size_t i = 0; i < gauges_.size(); ++i) {
+        gauges_[i].Set(labels, CellNumber(r, row, static_cast<int>(i) + 2));
+      }
+    }
+    for (auto& g : gauges_) g.Sweep();
   }
 
  private:

@@ -15,7 +15,7 @@ class StaticInfoCollector final : public Collector {
   std::chrono::milliseconds min_interval() const override { return std::chrono::minutes(10); }
   std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) override {
     return CollectorQuery(
-        conn, "/* pgvigil */ SELECT version()", {}, deadline, [&](const QueryResult& r) {
+        conn, "/* pgvigil */ SELECT version()", {}, deadline, [&](const RowSet& r) {
           if (r.Rows() < 1) return;
           const std::string v = r.Text(0, 0);
           pg_static_.Set({{"version", v}, {"short_version", ShortPgVersion(v)}}, 1);
