@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sampling/statement_columns.hpp"
+#include "sampling/stats_visibility.hpp"
 #include "util/time_format.hpp"
 
 namespace pgvigil {
@@ -21,6 +22,9 @@ nlohmann::json OptionalString(const std::string& s) {
 std::string ActivitySql() {
   // The server cuts texts at track_activity_query_size - 1 bytes, backing off to a character
   // boundary (up to 3 more bytes for multibyte text). current_setting() would say "1kB".
+  // The statistics visibility (stats_visibility.hpp) comes in the same statement: one row with
+  // the role and its visibility even when no backend qualifies (then its backend columns are
+  // NULL).
   return std::string(kSamplerTag) +
          " WITH a AS ("
          " SELECT pid, state, wait_event_type, wait_event, application_name, datname, usename,"
@@ -33,7 +37,7 @@ std::string ActivitySql() {
          " AND coalesce(query, '') NOT LIKE '/* pgvigil */%'"
          "), s AS ("
          " SELECT *, greatest(coalesce(query_seconds, 0), coalesce(xact_seconds, 0)) AS seconds"
-         " FROM a)"
+         " FROM a), x AS ("
          " SELECT pid, state, wait_event_type, wait_event, application_name, datname, usename,"
          " seconds, query_seconds, xact_seconds, left(query, $4::int) AS query,"
          " (octet_length(query) >= t.size - 1 OR"
@@ -43,7 +47,11 @@ std::string ActivitySql() {
          " FROM s, (SELECT setting::int AS size FROM pg_catalog.pg_settings"
          " WHERE name = 'track_activity_query_size') t"
          " WHERE seconds >= $2::float8"
-         " ORDER BY seconds DESC LIMIT $3::int";
+         " ORDER BY seconds DESC LIMIT $3::int)"
+         " SELECT x.*, v.* FROM (" +
+         StatsVisibilityColumns() +
+         ") v LEFT JOIN x ON true"
+         " ORDER BY x.seconds DESC NULLS LAST";
 }
 
 ActivitySampler::ActivitySampler(const SamplingSettings& settings, SamplingMetrics& metrics,
@@ -78,8 +86,11 @@ SamplerRunResult ActivitySampler::Run(Connection& conn, SteadyTime deadline, Sys
     return r;
   }
   const QueryResult& q = *res.value;
-  long_running_now_ = q.Rows() > 0 ? static_cast<int>(q.Int(0, 12).value_or(q.Rows())) : 0;
-  max_seconds_now_ = q.Rows() > 0 ? q.Double(0, 13).value_or(0) : 0;
+  if (q.Rows() > 0) visibility_ = {q.Text(0, 14), q.Text(0, 15) == "t"};
+  // No backend qualifies: the one row carries the visibility only.
+  const int rows = q.Rows() == 1 && q.IsNull(0, 0) ? 0 : q.Rows();
+  long_running_now_ = rows > 0 ? static_cast<int>(q.Int(0, 12).value_or(rows)) : 0;
+  max_seconds_now_ = rows > 0 ? q.Double(0, 13).value_or(0) : 0;
   metrics_.SetLongRunning(long_running_now_, max_seconds_now_);
 
   // Forget fingerprints whose cool-down ended, and bound the map whatever happens.
@@ -92,7 +103,7 @@ SamplerRunResult ActivitySampler::Run(Connection& conn, SteadyTime deadline, Sys
   }
   const auto max_len = static_cast<std::size_t>(settings_.max_query_length);
   std::vector<LongRunningSample> fresh;
-  for (int i = 0; i < q.Rows(); ++i) {
+  for (int i = 0; i < rows; ++i) {
     LongRunningSample s;
     s.sampled_at = now;
     s.pid = static_cast<int>(q.Int(i, 0).value_or(0));

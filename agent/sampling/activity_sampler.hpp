@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/settings.hpp"
@@ -58,6 +59,9 @@ class ActivitySampler {
   CollectorStatus status() const { return status_; }
   const std::deque<LongRunningSample>& recent() const { return recent_; }  // newest first
   int long_running_now() const { return long_running_now_; }
+  // The role and whether it sees every role's sessions (StatsVisibility), as the last successful
+  // run read them in its own statement; nullopt before.
+  const std::optional<std::pair<std::string, bool>>& visibility() const { return visibility_; }
   double max_seconds_now() const { return max_seconds_now_; }
 
  private:
@@ -72,10 +76,13 @@ class ActivitySampler {
   std::optional<SystemTime> last_success_;
   int long_running_now_ = 0;
   double max_seconds_now_ = 0;
+  std::optional<std::pair<std::string, bool>> visibility_;
 };
 
 // SQL of the activity sample: $1 own application_name, $2 threshold seconds, $3 row limit,
-// $4 max characters of text.
+// $4 max characters of text. Its columns 14 and 15 are the statistics visibility
+// (StatsVisibilityColumns), in every row; with no backend to report, one row whose backend
+// columns are NULL.
 std::string ActivitySql();
 
 }  // namespace pgvigil

@@ -30,8 +30,11 @@ SamplerRunResult QuerySampling::RunStatements(Connection& conn, SteadyTime deadl
 }
 
 SamplerRunResult QuerySampling::RunActivity(Connection& conn, SteadyTime deadline, SystemTime now) {
-  visibility_.Check(conn, deadline);
   SamplerRunResult r = activity_.Run(conn, deadline, now);
+  // Read in the activity statement itself; a failed run keeps the last answer.
+  if (r.status == CollectorStatus::kOk && activity_.visibility()) {
+    visibility_.Record(activity_.visibility()->first, activity_.visibility()->second);
+  }
   Publish(now);
   return r;
 }

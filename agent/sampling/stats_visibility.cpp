@@ -4,10 +4,10 @@
 
 namespace pgvigil {
 
-std::string StatsVisibilitySql() {
+std::string StatsVisibilityColumns() {
   // pg_has_role answers true for superusers too.
-  return "/* pgvigil */ SELECT current_user::text, "
-         "pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')";
+  return "SELECT current_user::text AS visibility_role, "
+         "pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS visibility_full";
 }
 
 StatsVisibility::StatsVisibility(prometheus::Registry& registry)
@@ -18,11 +18,9 @@ StatsVisibility::StatsVisibility(prometheus::Registry& registry)
                         "queries are hidden from sampling")
                   .Register(registry)) {}
 
-void StatsVisibility::Check(Connection& conn, SteadyTime deadline) {
-  auto r = conn.Exec(StatsVisibilitySql(), deadline);
-  if (!r.ok() || r.value->Rows() != 1) return;
-  role_ = SanitizeUtf8(r.value->Text(0, 0));
-  full_ = r.value->Text(0, 1) == "t";
+void StatsVisibility::Record(std::string role, bool full) {
+  role_ = SanitizeUtf8(role);
+  full_ = full;
   if (gauge_ == nullptr) gauge_ = &family_.Add({});
   gauge_->Set(*full_ ? 1 : 0);
 }

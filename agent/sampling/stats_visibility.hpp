@@ -2,10 +2,11 @@
 // StatsVisibility: whether pgvigil's role sees other roles' sessions and statements. Without
 // pg_read_all_stats (granted through pg_monitor) or superuser, pg_stat_activity shows
 // "<insufficient privilege>" for their queries and pg_stat_statements hides their texts, so the
-// samplers would miss them silently. Checked with one trivial statement on each activity run;
-// reported in the "sampling" section of /health (with the GRANT that fixes it) and as
+// samplers would miss them silently. Read on each activity run, as two columns of the activity
+// sampler's own statement (StatsVisibilityColumns; no statement of its own); reported in the
+// "sampling" section of /health (with the GRANT that fixes it) and as
 // pgvigil_sampling_full_visibility (1/0, absent until known).
-// Not thread-safe: Check belongs to the scheduler thread; ToJson's value may be published.
+// Not thread-safe: Record belongs to the scheduler thread; ToJson's value may be published.
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
@@ -13,16 +14,15 @@
 #include <optional>
 #include <string>
 
-#include "db/connection.hpp"
-
 namespace pgvigil {
 
 class StatsVisibility {
  public:
   explicit StatsVisibility(prometheus::Registry& registry);
 
-  // Re-reads the role's privileges; a failed check keeps the last answer.
-  void Check(Connection& conn, SteadyTime deadline);
+  // The role's privileges as the activity statement read them (a failed run reports nothing, so
+  // the last answer stays).
+  void Record(std::string role, bool full);
 
   std::optional<bool> full() const { return full_; }
   // {"all_sessions": bool, "role": "...", "hint": "..."} (hint only when partial), or null.
@@ -35,7 +35,8 @@ class StatsVisibility {
   std::string role_;
 };
 
-// The statement: current_user, and whether it has the privileges of pg_read_all_stats.
-std::string StatsVisibilitySql();
+// A one-row SELECT of current_user (visibility_role) and whether it has the privileges of
+// pg_read_all_stats (visibility_full), for the activity statement to join.
+std::string StatsVisibilityColumns();
 
 }  // namespace pgvigil

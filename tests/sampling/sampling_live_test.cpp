@@ -287,6 +287,32 @@ TEST_CASE("A role without pg_monitor is reported as seeing only its own queries 
   CHECK(j["visibility"]["all_sessions"] == true);
 }
 
+TEST_CASE("An activity run is one statement, the visibility check included [live]",
+          "[live][activity]") {
+  test::PgServer pg;
+  prometheus::Registry registry;
+  QuerySampling sampling(TestSettings(), registry);
+  Connection own = Open(pg, "pgvigil");
+  // Warm up (the first statements of a session), then count the role's statements.
+  REQUIRE(sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+          CollectorStatus::kOk);
+  pg.Psql("SELECT pg_stat_statements_reset()");
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(sampling.RunActivity(own, Clock::now() + 5s, std::chrono::system_clock::now()).status ==
+            CollectorStatus::kOk);
+  }
+  const std::string calls = pg.Psql(
+      "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r "
+      "ON r.oid = s.userid WHERE r.rolname = 'vigil' AND s.query NOT LIKE '%pg_stat_statements%'");
+  CHECK(calls == "3");
+  // No backend qualified (the one row carried the visibility only), and it is known.
+  CHECK(sampling.activity().long_running_now() == 0);
+  CHECK(sampling.activity().recent().empty());
+  auto j = nlohmann::json::parse(sampling.StatusJson());
+  CHECK(j["visibility"]["all_sessions"] == true);
+  CHECK(j["visibility"]["role"] == "vigil");
+}
+
 TEST_CASE("Missing pg_stat_statements is reported and sampling keeps running [live]",
           "[live][statements]") {
   test::PgServerOptions options;
