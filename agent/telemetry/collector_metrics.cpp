@@ -11,7 +11,10 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& registry, std::string c
   const prometheus::Labels labels{{"collector", collector_}};
   duration_ = &prometheus::BuildGauge()
                    .Name("pgvigil_collector_duration_seconds")
-                   .Help("Duration of the last run of a database statistics collector.")
+                   .Help(
+                       "Duration of the last run of a database statistics collector (for "
+                       "the collectors that ran together in one bundle statement, the "
+                       "bundle's).")
                    .Register(registry)
                    .Add(labels);
   errors_ = &prometheus::BuildCounter()

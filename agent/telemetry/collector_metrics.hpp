@@ -3,6 +3,7 @@
 // pgstats collectors and the samplers so the families are declared once, with one help text:
 //
 //   pgvigil_collector_duration_seconds{collector}              gauge    duration of the last run
+//                                                      (the bundle's, for a part of the bundle)
 //   pgvigil_collector_errors_total{collector}                  counter  failed runs
 //   pgvigil_collector_last_success_timestamp_seconds{collector} gauge   Unix time of last success
 //
