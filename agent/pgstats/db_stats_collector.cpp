@@ -258,10 +258,12 @@ void DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& parts,
   for (std::size_t i : parts) deadline = std::max(deadline, started + entries[i].timeout);
   deadline = std::min(deadline, end);
   auto res = conn.Exec(BundleStatement(sql), deadline);
-  std::optional<DbError> err = res.error;
+  std::optional<DbError> err;
   Result<BundleParts> reply = Fail("no reply");
-  if (res.ok()) {
-    reply = ReadBundleReply(*res.value, sql);
+  if (!res) {
+    err = res.error();
+  } else {
+    reply = ReadBundleReply(*res, sql);
     if (!reply) err = DbError{ErrorKind::kServerError, "", reply.error()};
   }
   const bool timed_out = err && err->kind == ErrorKind::kTimeout;

@@ -78,14 +78,14 @@ SamplerRunResult ActivitySampler::Run(Connection& conn, SteadyTime deadline, Sys
                         std::to_string(kMaxActivityRows), std::to_string(max_chars)},
                        deadline);
   r.took = std::chrono::steady_clock::now() - started;
-  if (!res.ok()) {
+  if (!res) {
     r.status = status_ = CollectorStatus::kError;
-    r.message = message_ = "reading pg_stat_activity failed: " + res.error->message;
-    r.error = res.error;
+    r.message = message_ = "reading pg_stat_activity failed: " + res.error().message;
+    r.error = res.error();
     metrics_.activity_collector().RecordFailure(r.took);
     return r;
   }
-  const QueryResult& q = *res.value;
+  const QueryResult& q = *res;
   if (q.Rows() > 0) visibility_ = {q.Text(0, 14), q.Text(0, 15) == "t"};
   // No backend qualifies: the one row carries the visibility only.
   const int rows = q.Rows() == 1 && q.IsNull(0, 0) ? 0 : q.Rows();

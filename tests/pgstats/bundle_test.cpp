@@ -169,8 +169,8 @@ TEST_CASE("Bundle: the same series and values as the collectors alone [live]", "
       [&] { return pg.Psql("SELECT buffers_alloc FROM pg_stat_bgwriter") != "0"; }, 10s));
   // Another session holds locks and an open transaction.
   Connection holder = OpenStatsSession(pg);
-  REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).ok());
-  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).ok());
+  REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).has_value());
+  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).has_value());
 
   prometheus::Registry bundled_registry, alone_registry;
   DbStatsOptions alone_options;
@@ -181,12 +181,12 @@ TEST_CASE("Bundle: the same series and values as the collectors alone [live]", "
   // Both read one snapshot of the statistics: one transaction, stats_fetch_consistency =
   // snapshot (pg_locks is not snapshotted, but the transaction holds every lock both take by
   // the time the second one reads it).
-  REQUIRE(conn.Exec("SET stats_fetch_consistency = snapshot", Clock::now() + 5s).ok());
-  REQUIRE(conn.Exec("BEGIN", Clock::now() + 5s).ok());
+  REQUIRE(conn.Exec("SET stats_fetch_consistency = snapshot", Clock::now() + 5s).has_value());
+  REQUIRE(conn.Exec("BEGIN", Clock::now() + 5s).has_value());
   REQUIRE(bundled.RunAll(conn, Clock::now() + 20s).ok());
   REQUIRE(alone.RunAll(conn, Clock::now() + 20s).ok());
   REQUIRE(bundled.RunAll(conn, Clock::now() + 20s).ok());  // as the locks are all held now
-  REQUIRE(conn.Exec("COMMIT", Clock::now() + 5s).ok());
+  REQUIRE(conn.Exec("COMMIT", Clock::now() + 5s).has_value());
 
   const nlohmann::json status = bundled.StatusJson();
   INFO(status.dump());
