@@ -170,7 +170,8 @@ TEST_CASE("Bundle: the same series and values as the collectors alone [live]", "
   // Another session holds locks and an open transaction.
   Connection holder = OpenStatsSession(pg);
   REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).has_value());
-  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).has_value());
+  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s)
+              .has_value());
 
   prometheus::Registry bundled_registry, alone_registry;
   DbStatsOptions alone_options;
