@@ -1,5 +1,7 @@
 #include "pgstats/collector_bundle.hpp"
 
+#include "util/utf8.hpp"
+
 namespace pgvigil {
 namespace {
 
@@ -28,7 +30,9 @@ Result<BundleParts> ReadBundleReply(const QueryResult& result,
   // Read in place: the reply can be large (every database's rows of every part).
   const std::string_view text(PQgetvalue(result.raw(), 0, 0),
                               static_cast<std::size_t>(PQgetlength(result.raw(), 0, 0)));
-  auto read = ParseBundleReply(text);
+  // A name from a SQL_ASCII database can carry any bytes, which JSON may not: such bytes read
+  // as U+FFFD, as the exposition would show them anyway.
+  auto read = IsCleanUtf8(text) ? ParseBundleReply(text) : ParseBundleReply(SanitizeUtf8(text));
   if (!read) return read;
   for (const auto& p : parts) {
     if (read->find(p.name) == read->end()) return Fail("bundle reply: no part " + p.name);

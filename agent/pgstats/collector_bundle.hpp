@@ -28,7 +28,8 @@ struct BundlePart {
 
 std::string BundleStatement(const std::vector<BundlePart>& parts);
 // The bundle statement's result (one row, one json column) -> its parts; an error text when it
-// is not what BundleStatement asks for, or a part is missing.
+// is not what BundleStatement asks for, or a part is missing. Bytes that are not UTF-8 (names
+// from a SQL_ASCII database) read as U+FFFD.
 Result<BundleParts> ReadBundleReply(const QueryResult& result,
                                     const std::vector<BundlePart>& parts);
 

@@ -60,12 +60,13 @@ struct DbStatsCollector::State {
     std::chrono::steady_clock::duration last_took{};
     bool solo_next = false;  // after a timeout: the parts run alone once, to find the slow one
     long long runs = 0, failures = 0, timeouts = 0;
+    int unexplained = 0;  // failures in a row whose parts all worked alone
     std::vector<std::string> last_parts;
     std::string error;  // the last failure's, "" after a success
   };
 
   mutable std::mutex mu;  // guards the status fields, next_due, last_run and bundle
-  bool bundling = true;   // DbStatsOptions::bundle
+  bool bundling = true;   // DbStatsOptions::bundle; off for good after 3 unexplained failures
   std::vector<Entry> entries;
   Bundle bundle;
   std::optional<SteadyTime> last_start;
@@ -286,6 +287,7 @@ void DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& parts,
       bundle.error = std::string(ErrorKindName(err->kind)) + ": " + err->message;
     } else {
       bundle.error.clear();
+      bundle.unexplained = 0;
     }
   }
   if (!err) {
@@ -311,11 +313,14 @@ void DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& parts,
   }
   // A statement error (a missing view, a permission, an old server): this time each alone; one
   // that fails alone stays out of the bundle from now on.
+  const int failed_before = status.failed;
+  bool all_ran = true;
   for (std::size_t i : parts) {
     Entry& e = entries[i];
     const auto start = std::chrono::steady_clock::now();
     if (status.connection_lost || conn.broken() || start >= end) {
       ++status.skipped;
+      all_ran = false;
       continue;
     }
     {
@@ -323,6 +328,17 @@ void DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& parts,
       e.on_probation = true;
     }
     Run(e, conn, start, std::min(end, start + e.timeout), status);
+  }
+  // Failing while every part works alone, three times in a row: the bundle itself is the
+  // problem (its reply), so it is given up rather than costing a statement more every run.
+  std::lock_guard lock(mu);
+  bundle.unexplained = all_ran && status.failed == failed_before ? bundle.unexplained + 1 : 0;
+  if (bundle.unexplained >= 3 && bundling) {
+    bundling = false;
+    LogWarn(
+        "database statistics bundle given up: it failed three times while its collectors "
+        "worked alone; they run alone from now on",
+        {{"error", bundle.error}});
   }
 }
 

@@ -346,3 +346,57 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace pgvigil
+
+namespace pgvigil {
+namespace {
+
+TEST_CASE("Bundle: a database name that is not UTF-8 reads as U+FFFD, the bundle works [live]",
+          "[pgstats][live]") {
+  PgServer pg;
+  pg.Psql(
+      "CREATE DATABASE legacy TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
+      "LC_CTYPE 'C'");
+  pg.Psql("CREATE DATABASE \"caf\xE9\"", "legacy");
+  prometheus::Registry registry;
+  DbStatsCollector collector(registry);
+  Connection conn = OpenStatsSession(pg);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  const nlohmann::json health = collector.StatusJson();
+  INFO(health.dump());
+  CHECK(health["bundle"]["failures"] == 0);
+  CHECK(health["bundle"]["runs"] == 1);
+  const std::string text = Exposition(registry);
+  CHECK(text.find("pg_stat_activity_count{datname=\"caf\xEF\xBF\xBD\",state=\"idle\"} 0") !=
+        std::string::npos);
+}
+
+TEST_CASE(
+    "Bundle: failing three times in a row while every part works alone, it is given up [live]",
+    "[pgstats][live]") {
+  PgServer pg;
+  prometheus::Registry registry;
+  std::vector<std::unique_ptr<Collector>> list;
+  // Alone this reads fine; in the bundle its json cell is a nested object: the reply is refused.
+  list.push_back(
+      std::make_unique<SqlPart>("nested", "/* pgvigil */ SELECT '{\"a\": 1}'::json AS j"));
+  list.push_back(std::make_unique<SqlPart>("plain", "/* pgvigil */ SELECT 1 AS one"));
+  auto* plain = static_cast<SqlPart*>(list[1].get());
+  DbStatsCollector collector(registry, {}, std::move(list));
+  Connection conn = OpenStatsSession(pg);
+  for (int i = 1; i <= 3; ++i) {
+    REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());  // each part alone published
+    CHECK(plain->reads == i);
+  }
+  nlohmann::json health = collector.StatusJson();
+  INFO(health.dump());
+  CHECK(health["bundle"]["failures"] == 3);
+  CHECK(health["bundle"]["error"].get<std::string>().find("nested object") != std::string::npos);
+  CHECK(health["bundle"]["alone"].empty());
+  CHECK(health["bundle"]["enabled"] == false);
+  REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
+  CHECK(collector.StatusJson()["bundle"]["runs"] == 3);  // no fourth try
+  CHECK(plain->reads == 4);
+}
+
+}  // namespace
+}  // namespace pgvigil
