@@ -53,7 +53,8 @@ class Collector {
 
 // A collector whose run is one parameterless statement: Collect runs Sql alone and hands its
 // rows to Read; in the bundle, Read gets its part of the reply. Column names must be distinct
-// (the bundle carries each row as a JSON object).
+// (the bundle carries each row as a JSON object), and columns text, numbers or booleans (JSON
+// writes those as PostgreSQL's text would; a timestamp it writes in ISO 8601, with a 'T').
 class OneStatementCollector : public Collector {
  public:
   std::optional<DbError> Collect(Connection& conn, SteadyTime deadline) final;
