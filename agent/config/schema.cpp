@@ -122,8 +122,8 @@ void NeonSamplingUrl(const Value& v, Settings& s, Pending&) {
   s.neon.sampling_conn.reset();
   if (url.empty()) return;
   auto parsed = ParseDatabaseUrl(url);
-  if (parsed.error) v.Fail(WithoutUrlPrefix(parsed.error->message));
-  s.neon.sampling_conn = std::move(*parsed.params);
+  if (!parsed) v.Fail(WithoutUrlPrefix(parsed.error().message));
+  s.neon.sampling_conn = std::move(*parsed);
 }
 
 // [stats.intervals] / [stats.timeouts]: collector name -> duration.

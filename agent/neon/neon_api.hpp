@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config/duration.hpp"
+#include "util/result.hpp"
 #include "util/retry_after.hpp"  // ParseRetryAfter
 #include "util/time.hpp"
 #include "util/time_format.hpp"  // ParseRfc3339
@@ -55,13 +56,9 @@ struct ApiError {
   bool Transient() const;
 };
 
-struct ApiResult {
-  std::optional<ComputeState> state;
-  std::optional<ApiError> error;
-  bool ok() const { return state.has_value(); }
-  // "ok" or ApiErrorKindName: the outcome label for pgvigil_neon_api_requests_total.
-  std::string Outcome() const;
-};
+using ApiResult = Result<ComputeState, ApiError>;
+// "ok" or ApiErrorKindName: the outcome label for pgvigil_neon_api_requests_total.
+std::string ApiOutcome(const ApiResult& result);
 
 struct NeonApiOptions {
   std::string api_url = "https://console.neon.tech/api/v2";  // http:// allowed (tests)

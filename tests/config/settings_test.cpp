@@ -48,7 +48,7 @@ std::string ReadFile(const std::string& path) {
 Settings DefaultsWithEnvUrl() {
   Settings s;
   s.database.url_env = "PGVIGIL_DATABASE_URL";
-  s.database.conn = *ParseDatabaseUrl(kEnvUrl).params;
+  s.database.conn = *ParseDatabaseUrl(kEnvUrl);
   s.database.conn.Set("application_name", "pgvigil");
   return s;
 }
