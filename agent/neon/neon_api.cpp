@@ -26,21 +26,6 @@ std::string OneLine(std::string text, std::size_t max = 200) {
   return text;
 }
 
-// The API base URL: http(s), no userinfo (the key goes in a header), no trailing slash.
-Result<HttpEndpoint> ParseApiUrl(const std::string& url) {
-  auto parsed = ParseHttpEndpoint(url);
-  if (!parsed) {
-    return Fail("neon.api_url " + parsed.error() +
-                "; use e.g. https://console.neon.tech/api/v2 (http:// for tests)");
-  }
-  if (!parsed->username.empty() || !parsed->password.empty() || !parsed->query.empty()) {
-    return Fail("neon.api_url \"" + parsed->Redacted() +
-                "\" must not carry a user or a query; the key comes from neon.api_key_env");
-  }
-  while (!parsed->path.empty() && parsed->path.back() == '/') parsed->path.pop_back();
-  return parsed;
-}
-
 ApiError MakeError(ApiErrorKind kind, int status, std::string message) {
   ApiError e;
   e.kind = kind;
@@ -166,11 +151,6 @@ ApiResult InterpretEndpointResponse(int status, std::string_view body,
 }
 
 NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
-  auto parsed = ParseApiUrl(options_.api_url);
-  if (!parsed) {
-    config_error_ = MakeError(ApiErrorKind::kConfig, 0, parsed.error());
-    return;
-  }
   if (options_.api_key.empty()) {
     config_error_ =
         MakeError(ApiErrorKind::kConfig, 0, "no Neon API key; set NEON_API_KEY (neon.api_key_env)");
@@ -181,8 +161,9 @@ NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
                               "neon.project_id and an endpoint id are needed to watch the compute");
     return;
   }
-  path_ = parsed->path + "/projects/" + options_.project_id + "/endpoints/" + options_.endpoint_id;
-  client_ = std::make_unique<HttpClient>(std::move(*parsed));
+  path_ = options_.api_url.path + "/projects/" + options_.project_id + "/endpoints/" +
+          options_.endpoint_id;
+  client_ = std::make_unique<HttpClient>(options_.api_url);
 }
 
 NeonApi::~NeonApi() = default;

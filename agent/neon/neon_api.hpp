@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config/duration.hpp"
+#include "config/endpoints.hpp"
 #include "util/result.hpp"
 #include "util/retry_after.hpp"  // ParseRetryAfter
 #include "util/time.hpp"
@@ -61,7 +62,8 @@ using ApiResult = Result<ComputeState, ApiError>;
 std::string ApiOutcome(const ApiResult& result);
 
 struct NeonApiOptions {
-  std::string api_url = "https://console.neon.tech/api/v2";  // http:// allowed (tests)
+  // Parsed by config (config/endpoints.hpp: ParseNeonApiUrl): no user, query or trailing slash.
+  HttpEndpoint api_url = DefaultNeonApiUrl();
   std::string api_key;
   std::string project_id;
   std::string endpoint_id;

@@ -26,7 +26,7 @@ ConnParams Params(const std::string& url, const std::string& sslmode = "disable"
 
 NeonApiOptions ApiOptions(const test::NeonSim& sim) {
   NeonApiOptions o;
-  o.api_url = sim.ApiUrl();
+  o.api_url = *ParseNeonApiUrl(sim.ApiUrl());
   o.api_key = sim.options().api_key;
   o.project_id = sim.options().project_id;
   o.endpoint_id = sim.options().endpoint_id;
@@ -192,16 +192,15 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
   {  // the API host by name: looked up under the deadline, every address tried (/etc/hosts may
      // list ::1 first, where the simulator does not listen)
     auto opts = ApiOptions(sim);
-    const std::string ip_url = opts.api_url;
-    opts.api_url.replace(opts.api_url.find("127.0.0.1"), 9, "localhost");
-    REQUIRE(opts.api_url != ip_url);
+    REQUIRE(opts.api_url.host == "127.0.0.1");
+    opts.api_url.host = "localhost";
     NeonApi by_name(opts);
     for (int i = 0; i < 3; ++i) {
       auto reply = by_name.GetEndpoint();
       INFO((reply ? std::string() : reply.error().message));
       CHECK(reply.has_value());
     }
-    opts.api_url = "http://pgvigil-no-such-host.invalid/api/v2";
+    opts.api_url = *ParseNeonApiUrl("http://pgvigil-no-such-host.invalid/api/v2");
     auto nx = NeonApi(opts).GetEndpoint();
     REQUIRE_FALSE(nx.has_value());
     CHECK(nx.error().kind == ApiErrorKind::kNetwork);
@@ -231,7 +230,8 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
   }
   {  // no server at the API URL is a network error, within the deadline
     auto opts = ApiOptions(sim);
-    opts.api_url = "http://127.0.0.1:" + std::to_string(test::FreeTcpPort()) + "/api/v2";
+    opts.api_url =
+        *ParseNeonApiUrl("http://127.0.0.1:" + std::to_string(test::FreeTcpPort()) + "/api/v2");
     auto begin = Clock::now();
     auto ne = NeonApi(opts).GetEndpoint();
     CHECK(Clock::now() - begin < 5s);
