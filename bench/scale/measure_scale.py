@@ -87,12 +87,20 @@ def run_tool(args, name, role, argv, env, port, scrape_every):
             time.sleep(0.2)
         next_scrape = time.time()
 
+        rss_series = []  # (seconds since start, RssAnon MiB) every --rss-every seconds
+        next_rss = time.time()
+        started = time.time()
+
         def wait_until(t_end):
-            nonlocal next_scrape
+            nonlocal next_scrape, next_rss
             while time.time() < t_end:
                 if time.time() >= next_scrape:
                     get(port, "/metrics")
                     next_scrape += scrape_every
+                if args.rss_every and time.time() >= next_rss:
+                    rss_series.append((round(time.time() - started),
+                                       status_kib(proc.pid, "RssAnon") / 1024))
+                    next_rss += args.rss_every
                 time.sleep(min(0.5, max(0.0, t_end - time.time())))
 
         wait_until(time.time() + args.warmup)
@@ -107,6 +115,7 @@ def run_tool(args, name, role, argv, env, port, scrape_every):
                 "statements_per_min": (calls1 - calls0) / minutes,
                 "rss_anon_mib": status_kib(proc.pid, "RssAnon") / 1024,
                 "rss_mib": status_kib(proc.pid, "VmRSS") / 1024, "minutes": minutes,
+                "rss_anon_series": rss_series,
                 "statements": breakdown(each0, each1, minutes)}
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -115,6 +124,15 @@ def run_tool(args, name, role, argv, env, port, scrape_every):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def print_breakdown(args, v):
+    print(f"\n<details><summary>{args.size}: pgvigil's statements in the window</summary>\n")
+    print("| exec ms/min | calls/min | statement |")
+    print("|---:|---:|---|")
+    for ms, calls, text in v["statements"]:
+        print(f"| {ms:.1f} | {calls:.1f} | `{text.replace('|', '¦')}` |")
+    print("\n</details>")
 
 
 def main():
@@ -130,23 +148,37 @@ def main():
     ap.add_argument("--minutes", type=float, default=3)
     ap.add_argument("--warmup", type=float, default=60)
     ap.add_argument("--json", default="")
+    ap.add_argument("--tools", default="pgvigil,e60,e15",
+                    help="which runs: pgvigil, e60 (exporter scraped every 60 s), e15")
+    ap.add_argument("--rss-every", type=float, default=0,
+                    help="also sample each tool's RssAnon every N seconds (the hour-long run)")
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "PGVIGIL_DATABASE_URL", "DATA_SOURCE_NAME")}
+    tools = set(args.tools.split(","))
     results = []
-    vport = free_port()
-    config = os.path.join(args.work, "pgvigil.toml")
-    with open(config, "w") as f:
-        f.write(f'[http]\nlisten = "127.0.0.1:{vport}"\n')
-    results.append(run_tool(args, "pgvigil", "vigil", [args.pgvigil, "--config", config],
-                            dict(env, PGVIGIL_DATABASE_URL=args.vigil_url), vport, 15))
+    v = e60 = e15 = None
+    if "pgvigil" in tools:
+        vport = free_port()
+        config = os.path.join(args.work, "pgvigil.toml")
+        with open(config, "w") as f:
+            f.write(f'[http]\nlisten = "127.0.0.1:{vport}"\n')
+        v = run_tool(args, "pgvigil", "vigil", [args.pgvigil, "--config", config],
+                     dict(env, PGVIGIL_DATABASE_URL=args.vigil_url), vport, 15)
+        results.append(v)
     for every in (60, 15):
+        if f"e{every}" not in tools:
+            continue
         eport = free_port()
-        results.append(run_tool(args, f"exporter, scraped every {every} s", "exporter",
-                                [args.exporter, f"--web.listen-address=127.0.0.1:{eport}"],
-                                dict(env, DATA_SOURCE_NAME=args.exporter_url), eport, every))
-    v, e60, e15 = results
+        r = run_tool(args, f"exporter, scraped every {every} s", "exporter",
+                     [args.exporter, f"--web.listen-address=127.0.0.1:{eport}"],
+                     dict(env, DATA_SOURCE_NAME=args.exporter_url), eport, every)
+        results.append(r)
+        if every == 60:
+            e60 = r
+        else:
+            e15 = r
     print(f"\n### {args.size}\n")
     print("| tool | DB exec time, ms/min | statements/min | RSS anonymous, MiB | RSS, MiB |")
     print("|---|---:|---:|---:|---:|")
@@ -157,6 +189,17 @@ def main():
     def ratio(a, b):
         return f"{a / b:.2f}×" if b else "∞"
 
+    for r in results:
+        if r["rss_anon_series"]:
+            print(f"\n{r['tool']}: RssAnon (MiB) by minute since start: " + ", ".join(
+                f"{t // 60}: {mib:.1f}" for t, mib in r["rss_anon_series"] if t % 60 < args.rss_every))
+    if v is None or e60 is None or e15 is None:
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"size": args.size, "results": results}, f, indent=1)
+        if v is not None:
+            print_breakdown(args, v)
+        return 0
     print(f"\npgvigil ÷ exporter: exec time {ratio(v['exec_ms_per_min'], e60['exec_ms_per_min'])} "
           f"(1-min scrape, target ≤ 0.5×), {ratio(v['exec_ms_per_min'], e15['exec_ms_per_min'])} "
           f"(15 s scrape, target ≤ 0.25×); statements/min "
@@ -164,12 +207,7 @@ def main():
           f"RSS anonymous {ratio(v['rss_anon_mib'], e60['rss_anon_mib'])}, "
           f"RSS {ratio(v['rss_mib'], e60['rss_mib'])} (target ≤ 1×). "
           f"Window {args.minutes:g} min per tool after {args.warmup:g} s warm-up.")
-    print(f"\n<details><summary>{args.size}: pgvigil's statements in the window</summary>\n")
-    print("| exec ms/min | calls/min | statement |")
-    print("|---:|---:|---|")
-    for ms, calls, text in v["statements"]:
-        print(f"| {ms:.1f} | {calls:.1f} | `{text.replace('|', '¦')}` |")
-    print("\n</details>")
+    print_breakdown(args, v)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"size": args.size, "results": results}, f, indent=1)

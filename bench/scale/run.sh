@@ -5,16 +5,21 @@
 # (pg_stat_statements, the tool's own role only) and RSS. Prints one Markdown table per size.
 #   bench/scale/run.sh [--sizes small,medium,large] [--minutes 3] [--warmup 60]
 #   --minutes   the measured window per tool and size (default 3; e.g. 60 for the hour-long run)
+#   --tools     which runs (default pgvigil,e60,e15: the exporter scraped every 60 s and 15 s)
+#   --rss-every N  also print each tool's RssAnon every N s (the hour-long run:
+#               --sizes large --tools pgvigil --minutes 60 --rss-every 60)
 #   PGVIGIL_BIN  the binary to measure (default: a Release build in build-bench/)
 # About (warm-up + window) x 3 tools per size, plus setup (large: ~2 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-sizes=small,medium,large minutes=3 warmup=60
+sizes=small,medium,large minutes=3 warmup=60 tools=pgvigil,e60,e15 rss_every=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
     --minutes) minutes=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
+    --tools) tools=$2; shift 2 ;;
+    --rss-every) rss_every=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +68,7 @@ for size in ${sizes//,/ }; do
   grep -q holding "$work/holder.log" || { echo "run.sh: connection holder failed" >&2; cat "$work/holder.log" >&2; exit 2; }
   python3 "$root/bench/scale/measure_scale.py" --size "$size" --work "$work" --socket-dir "$work" \
     --port "$port" --pgvigil "$pgvigil" --exporter "$exporter" --minutes "$minutes" --warmup "$warmup" \
+    --tools "$tools" --rss-every "$rss_every" \
     --vigil-url "postgresql://vigil:$VIGIL_PW@127.0.0.1:$port/postgres?sslmode=disable" \
     --exporter-url "postgresql://exporter:$EXPORTER_PW@127.0.0.1:$port/postgres?sslmode=disable" \
     --json "${BENCH_JSON_DIR:-/tmp}/pgvigil-scale-$size.json"
