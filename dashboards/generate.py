@@ -272,18 +272,20 @@ def overview():
 
     L.row("Connection pool")
     L.add(timeseries("Pool connections", "short", targets(
-        (f"sum by ({BY}, state) (pgvigil_pool_connections{sel()})", "{{state}} " + POD),
-        (f"sum by ({BY}) (pgvigil_pool_max_connections{sel()})", "max " + POD)),
-        "pgvigil's own connections to the database, per sidecar (idle, busy) and its pool "
-        "size."), w=8)
+        (f"sum by ({BY}, pool, state) (pgvigil_pool_connections{sel()})",
+         "{{pool}} {{state}} " + POD),
+        (f"sum by ({BY}, pool) (pgvigil_pool_max_connections{sel()})", "{{pool}} max " + POD)),
+        "pgvigil's own connections to the database, per sidecar and pool (main; sampling when "
+        "neon.sampling_url is set): idle, busy and the pool's size."), w=8)
     L.add(timeseries("Pool churn", "ops", targets(
-        (f"sum by ({BY}) (rate(pgvigil_pool_connections_opened_total{sel()}[{RATE}]))",
-         "opened " + POD),
-        (f"sum by ({BY}, reason) (rate(pgvigil_pool_connections_closed_total{sel()}[{RATE}]))",
-         "closed {{reason}} " + POD),
-        (f"sum by ({BY}, reason) (rate(pgvigil_pool_connect_errors_total{sel()}[{RATE}]))",
-         "connect error {{reason}} " + POD)),
-        "Connections opened and closed per second by each sidecar, and failed connects."), w=8)
+        (f"sum by ({BY}, pool) (rate(pgvigil_pool_connections_opened_total{sel()}[{RATE}]))",
+         "{{pool}} opened " + POD),
+        (f"sum by ({BY}, pool, reason) "
+         f"(rate(pgvigil_pool_connections_closed_total{sel()}[{RATE}]))",
+         "{{pool}} closed {{reason}} " + POD),
+        (f"sum by ({BY}, pool, reason) (rate(pgvigil_pool_connect_errors_total{sel()}[{RATE}]))",
+         "{{pool}} connect error {{reason}} " + POD)),
+        "Connections opened and closed per second by each sidecar and pool, and failed connects."), w=8)
     L.add(timeseries("Connect latency", "s",
                      targets(*quantiles("pgvigil_connect_duration_seconds", (0.5, 0.99))),
                      "Time to open a connection (TCP, TLS, authentication), per sidecar."), w=8)

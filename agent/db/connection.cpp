@@ -111,7 +111,6 @@ Connection::~Connection() = default;
 
 DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadline,
                                       const AbortSignal* abort) {
-  DbResult<Connection> result;
   auto impl = std::make_unique<Impl>();
   impl->secrets = params.Secrets();
   impl->endpoint = Endpoint(params);
@@ -121,9 +120,8 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   ResolvedParams resolved =
       ResolveHosts(params, deadline, abort != nullptr ? abort->token() : std::stop_token{});
   if (resolved.error) {
-    result.error = std::move(resolved.error);
-    result.error->message = ScrubSecrets(std::move(result.error->message), impl->secrets);
-    return result;
+    resolved.error->message = ScrubSecrets(std::move(resolved.error->message), impl->secrets);
+    return tl::make_unexpected(std::move(*resolved.error));
   }
   std::vector<const char*> keys, values;
   for (const auto& [k, v] : resolved.params.params) {
@@ -139,13 +137,12 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   values.push_back(nullptr);
   impl->conn.reset(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0));
   if (!impl->conn) {
-    result.error = DbError{ErrorKind::kUnknown, "", "libpq could not allocate a connection"};
-    return result;
+    return tl::make_unexpected(
+        DbError{ErrorKind::kUnknown, "", "libpq could not allocate a connection"});
   }
   PGconn* c = impl->conn.get();
   if (PQstatus(c) == CONNECTION_BAD) {
-    result.error = impl->ConnError();
-    return result;
+    return tl::make_unexpected(impl->ConnError());
   }
   auto timed_out = [&](Wait why) {
     DbError e{ErrorKind::kTimeout, "",
@@ -160,31 +157,26 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   while (true) {
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) {
-      result.error = impl->ConnError();
-      return result;
+      return tl::make_unexpected(impl->ConnError());
     }
     int fd = PQsocket(c);  // may change as libpq moves on to the next host/address
     if (fd < 0) {
-      result.error = impl->ConnError();
-      return result;
+      return tl::make_unexpected(impl->ConnError());
     }
     short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
     if (const Wait w = WaitSocket(fd, events, deadline, abort); w != Wait::kReady) {
-      result.error = timed_out(w);
-      return result;
+      return tl::make_unexpected(timed_out(w));
     }
     st = PQconnectPoll(c);
   }
   if (PQsetnonblocking(c, 1) != 0) {
-    result.error = impl->ConnError();
-    return result;
+    return tl::make_unexpected(impl->ConnError());
   }
   // Impl lives on the heap, so the pointer stays valid when the Connection moves.
   PQsetNoticeReceiver(c, &Impl::OnNotice, impl.get());
   Connection conn;
   conn.impl_ = std::move(impl);
-  result.value = std::move(conn);
-  return result;
+  return conn;
 }
 
 DbResult<QueryResult> Connection::Exec(const std::string& sql,
@@ -210,14 +202,11 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
       ++impl_->statements.terminated;
       impl_->statements.last_terminated = e;
     }
-    DbResult<QueryResult> r;
-    r.error = std::move(e);
-    return r;
+    return DbResult<QueryResult>(tl::make_unexpected(std::move(e)));
   };
   if (!impl_ || !impl_->conn || impl_->broken) {
-    DbResult<QueryResult> r;
-    r.error = DbError{ErrorKind::kReset, "", "connection is broken; open a new one"};
-    return r;
+    return tl::make_unexpected(
+        DbError{ErrorKind::kReset, "", "connection is broken; open a new one"});
   }
   PGconn* c = impl_->conn.get();
   if (!impl_->StillOpen()) {
@@ -347,10 +336,8 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
     impl_->broken = true;
     return fail(DbError{ErrorKind::kProtocol, "", "the server sent no result"});
   }
-  DbResult<QueryResult> ok;
-  ok.value.emplace(std::move(*last));
   meter.ok = true;
-  return ok;
+  return std::move(*last);
 }
 
 bool Connection::broken() const {

@@ -17,6 +17,7 @@
 #include "config/database_url.hpp"
 #include "db/abort_signal.hpp"
 #include "db/db_error.hpp"
+#include "util/result.hpp"
 
 namespace pgvigil {
 
@@ -59,12 +60,10 @@ struct StatementTally {
   }
 };
 
+// A value or a DbError (util/result.hpp); `return tl::make_unexpected(error);` makes the error
+// side.
 template <typename T>
-struct DbResult {  // a value or a DbError
-  std::optional<T> value;
-  std::optional<DbError> error;
-  bool ok() const { return value.has_value(); }
-};
+using DbResult = Result<T, DbError>;
 
 class Connection {
  public:

@@ -75,7 +75,7 @@ bool Pool::TakeIdle(SteadyTime op_deadline, Lease& out) {
     if (now - s.last_used >= settings_.validate_after) {
       // An empty query is the cheapest round trip and works through PgBouncer.
       auto v = s.conn->Exec("", op_deadline);
-      if (!v.ok()) {
+      if (!v) {
         Close(s, "broken");
         continue;
       }
@@ -98,37 +98,32 @@ std::optional<Pool::Lease> Pool::AcquireIdle(SteadyTime deadline) {
 }
 
 DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout) {
-  DbResult<Lease> result;
   SteadyTime now = Now();
   // Deadlines are real steady_clock times (Connection polls against them); the injected clock
   // only drives lifetime, idle, validation and backoff bookkeeping.
   SteadyTime op_deadline =
       std::min(deadline, RealNow() + connect_timeout.value_or(connect_timeout_));
 
-  if (Lease idle; TakeIdle(op_deadline, idle)) {
-    result.value.emplace(std::move(idle));
-    return result;
-  }
+  if (Lease idle; TakeIdle(op_deadline, idle)) return idle;
 
   auto free_slot =
       std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.conn; });
   if (free_slot == slots_.end()) {
-    result.error = DbError{ErrorKind::kTooManyConnections, "",
-                           "pgvigil's connection pool is exhausted: all " +
-                               std::to_string(slots_.size()) + " connections are checked out"};
-    return result;
+    return tl::make_unexpected(DbError{ErrorKind::kTooManyConnections, "",
+                                       "pgvigil's connection pool is exhausted: all " +
+                                           std::to_string(slots_.size()) +
+                                           " connections are checked out"});
   }
   if (last_connect_error_ && now < next_connect_allowed_) {
-    result.error = last_connect_error_;  // backing off: no network
-    return result;
+    return tl::make_unexpected(*last_connect_error_);  // backing off: no network
   }
 
   auto started = RealNow();
   auto opened = Connection::Open(params_, op_deadline, abort_);
   auto took = RealNow() - started;
   stats_.last_connect_seconds = std::chrono::duration<double>(took).count();
-  if (!opened.ok()) {
-    DbError err = *opened.error;
+  if (!opened) {
+    DbError err = opened.error();
     ++stats_.connect_errors_total[std::string(ErrorKindName(err.kind))];
     stats_.last_connect_error = err.message;
     last_connect_error_ = err;
@@ -136,8 +131,7 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
     Millis wait = err.Misconfiguration() ? settings_.misconfigured_backoff
                                          : std::max(backoff_.Next(), Millis(1));
     next_connect_allowed_ = now + wait;
-    result.error = std::move(err);
-    return result;
+    return tl::make_unexpected(std::move(err));
   }
   backoff_.Reset();
   last_connect_error_.reset();
@@ -145,7 +139,7 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
   ++stats_.opened_total;
 
   Slot& s = *free_slot;
-  s.conn.emplace(std::move(*opened.value));
+  s.conn.emplace(std::move(*opened));
   s.busy = true;
   s.close_on_release = false;
   s.opened_at = now;
@@ -154,14 +148,14 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
       std::chrono::duration_cast<SteadyTime::duration>(std::chrono::duration<double, std::milli>(
           static_cast<double>(settings_.max_lifetime.count()) * JitterFactor()));
   s.expires_at = now + lifetime;
-  result.value.emplace();
-  result.value->pool_ = this;
-  result.value->uncaught_ = std::uncaught_exceptions();
-  result.value->conn_ = &*s.conn;
-  result.value->slot_ = static_cast<int>(free_slot - slots_.begin());
-  result.value->info_.new_connection = true;
-  result.value->info_.connect_duration = std::chrono::duration_cast<std::chrono::nanoseconds>(took);
-  return result;
+  Lease lease;
+  lease.pool_ = this;
+  lease.uncaught_ = std::uncaught_exceptions();
+  lease.conn_ = &*s.conn;
+  lease.slot_ = static_cast<int>(free_slot - slots_.begin());
+  lease.info_.new_connection = true;
+  lease.info_.connect_duration = std::chrono::duration_cast<std::chrono::nanoseconds>(took);
+  return lease;
 }
 
 Pool::Lease& Pool::Lease::operator=(Lease&& other) noexcept {

@@ -98,13 +98,13 @@ bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadli
                         std::to_string(static_cast<std::uint32_t>(key >> 32)),
                         std::to_string(static_cast<std::uint32_t>(key & 0xffffffff))},
                        deadline);
-  if (!res.ok() || res.value->Rows() != 1) {
-    const std::string error = res.error ? res.error->message : "no row";
+  if (!res || res->Rows() != 1) {
+    const std::string error = res ? "no row" : res.error().message;
     checked_conn_ = nullptr;
     Set(StatsRole::kNone, "the leadership check failed: " + error);
     return false;
   }
-  const QueryResult& r = *res.value;
+  const QueryResult& r = *res;
   std::optional<int> holder;
   if (auto pid = r.Int(0, 2)) holder = static_cast<int>(*pid);
   if (current == StatsRole::kLeader && r.Text(0, 0) == "t" && r.Text(0, 1) != "t" && holder &&

@@ -152,24 +152,16 @@ ActivityVerdict ActivityTracker::Observe(const ActivitySample& s, const OwnUsage
 DbResult<ActivityVerdict> ProbeActivity(Connection& conn, const std::string& application_name,
                                         ActivityTracker& tracker, const OwnUsage& own,
                                         SteadyTime deadline) {
-  DbResult<ActivityVerdict> out;
   auto r = conn.Exec(kActivitySql, {application_name}, deadline);
-  if (!r.ok()) {
-    out.error = r.error;
-    return out;
-  }
+  if (!r) return tl::make_unexpected(std::move(r.error()));
   std::vector<std::string> cells;
-  if (r.value->Rows() == 1) {
-    for (int c = 0; c < r.value->Columns(); ++c) cells.push_back(r.value->Text(0, c));
+  if (r->Rows() == 1) {
+    for (int c = 0; c < r->Columns(); ++c) cells.push_back(r->Text(0, c));
   }
   std::string error;
   auto sample = ParseActivityRow(cells, &error);
-  if (!sample) {
-    out.error = DbError{ErrorKind::kProtocol, "", error};
-    return out;
-  }
-  out.value = tracker.Observe(*sample, own);
-  return out;
+  if (!sample) return tl::make_unexpected(DbError{ErrorKind::kProtocol, "", error});
+  return tracker.Observe(*sample, own);
 }
 
 }  // namespace pgvigil

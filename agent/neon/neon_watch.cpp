@@ -128,10 +128,10 @@ Decision NeonWatch::AfterProbe(PolicyTime now, bool ok, Connection* conn, const 
   std::string reason;
   if (ok && conn && allow_suspend()) {
     auto v = ProbeActivity(*conn, settings_.database.application_name, tracker_, own, deadline);
-    if (v.ok()) {
-      foreign = v.value->foreign;
-      reason = v.value->reason;
-      if (v.value->keeps_awake) reason += "; probing steadily";
+    if (v) {
+      foreign = v->foreign;
+      reason = v->reason;
+      if (v->keeps_awake) reason += "; probing steadily";
     } else {
       // Unknown activity: assume somebody is there rather than let a compute sleep wrongly.
       foreign = true;

@@ -41,11 +41,11 @@ std::optional<Pool::Lease> ConnectionSource::SamplingLease(
   const auto allowed = sampling_pool_->NextConnectAllowed();
   if (allowed > std::chrono::steady_clock::now()) return std::nullopt;
   auto lease = sampling_pool_->Acquire(deadline);
-  if (!lease.ok()) {
+  if (!lease) {
     if (!sampling_pool_failing_) {
       LogWarn("cannot connect to neon.sampling_url; sampling paused until it works",
-              {{"kind", std::string(ErrorKindName(lease.error->kind))},
-               {"error", lease.error->message}});
+              {{"kind", std::string(ErrorKindName(lease.error().kind))},
+               {"error", lease.error().message}});
     }
     sampling_pool_failing_ = true;
     if (on_sampling_lost_) on_sampling_lost_("cannot connect to neon.sampling_url");
@@ -53,7 +53,7 @@ std::optional<Pool::Lease> ConnectionSource::SamplingLease(
   }
   if (sampling_pool_failing_) LogInfo("connected to neon.sampling_url; sampling resumed", {});
   sampling_pool_failing_ = false;
-  return std::move(*lease.value);
+  return std::move(*lease);
 }
 
 bool ConnectionSource::WithJobConnection(std::chrono::steady_clock::time_point deadline,
@@ -84,13 +84,13 @@ bool ConnectionSource::WithJobConnection(std::chrono::steady_clock::time_point d
     return false;
   }
   auto lease = pool_.Acquire(deadline);
-  if (!lease.ok()) {
-    LogDebug(
-        "no connection for a job; it runs in a later window",
-        {{"kind", std::string(ErrorKindName(lease.error->kind))}, {"error", lease.error->message}});
+  if (!lease) {
+    LogDebug("no connection for a job; it runs in a later window",
+             {{"kind", std::string(ErrorKindName(lease.error().kind))},
+              {"error", lease.error().message}});
     return false;
   }
-  RunGuarded(lease.value->conn(), fn);
+  RunGuarded(lease->conn(), fn);
   return true;
 }
 

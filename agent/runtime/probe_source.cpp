@@ -48,17 +48,17 @@ ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, Scope
   ProbeResult& r = a.result;
   if (traffic && ForwardTermination(*traffic, connections_.main().Statements(), a)) return a;
   auto lease = connections_.main().Acquire(SteadyClock::time_point::max(), connect_timeout);
-  if (!lease.ok()) {
+  if (!lease) {
     r.at = std::chrono::system_clock::now();
     r.latency = SteadyClock::now() - started;
-    r.error = lease.error;
+    r.error = lease.error();
     if (tracer_) {
       auto connect = StartDbClientSpan(*tracer_, connect_call, &root, started_wall);
       connect.SetDbError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
     }
     return a;
   }
-  session_ = std::make_unique<Session>(Session{std::move(*lease.value)});
+  session_ = std::make_unique<Session>(Session{std::move(*lease)});
   a.connected = true;
   Connection& conn = session_->lease.conn();
   r.new_connection = session_->lease.info().new_connection;
@@ -91,12 +91,12 @@ ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, Scope
   auto res = conn.Exec(sql, query_start + settings_.probe.timeout);
   r.latency = SteadyClock::now() - query_start;
   r.at = std::chrono::system_clock::now();
-  if (res.ok() && res.value->Rows() == 1 && res.value->Text(0, 0) == "1") {
+  if (res && res->Rows() == 1 && res->Text(0, 0) == "1") {
     r.ok = true;
     query.SetOk();
   } else {
-    r.error = res.error.value_or(
-        DbError{ErrorKind::kProtocol, "", "probe returned an unexpected result"});
+    r.error = res ? DbError{ErrorKind::kProtocol, "", "probe returned an unexpected result"}
+                  : res.error();
     query.SetDbError(r.error->sqlstate, r.error->message, ErrorKindName(r.error->kind));
   }
   return a;

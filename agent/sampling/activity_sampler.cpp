@@ -70,14 +70,14 @@ SamplerRunResult ActivitySampler::Run(Connection& conn, SteadyTime deadline, Sys
                         std::to_string(kMaxActivityRows), std::to_string(max_chars)},
                        deadline);
   r.took = std::chrono::steady_clock::now() - started;
-  if (!res.ok()) {
+  if (!res) {
     r.status = status_ = CollectorStatus::kError;
-    r.message = message_ = "reading pg_stat_activity failed: " + res.error->message;
-    r.error = res.error;
+    r.message = message_ = "reading pg_stat_activity failed: " + res.error().message;
+    r.error = res.error();
     metrics_.activity_collector().RecordFailure(r.took);
     return r;
   }
-  const QueryResult& q = *res.value;
+  const QueryResult& q = *res;
   long_running_now_ = q.Rows() > 0 ? static_cast<int>(q.Int(0, 12).value_or(q.Rows())) : 0;
   max_seconds_now_ = q.Rows() > 0 ? q.Double(0, 13).value_or(0) : 0;
   metrics_.SetLongRunning(long_running_now_, max_seconds_now_);

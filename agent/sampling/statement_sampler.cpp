@@ -72,8 +72,8 @@ std::optional<DbError> StatementSampler::Detect(Connection& conn, SteadyTime dea
                                                 bool* installed) {
   *installed = false;
   auto res = conn.Exec(ExtensionProbeSql(), deadline);
-  if (!res.ok()) return res.error;
-  const QueryResult& q = *res.value;
+  if (!res) return res.error();
+  const QueryResult& q = *res;
   if (q.Rows() == 0 || q.IsNull(0, 2)) return std::nullopt;
   std::string error;
   auto cols = DetectStatementColumns(SplitNonEmpty(q.Text(0, 2)), q.Text(0, 0), q.Text(0, 3) == "t",
@@ -146,8 +146,8 @@ std::optional<DbError> StatementSampler::FetchTexts(Connection& conn, SteadyTime
   const long long max_chars =
       std::clamp<long long>(static_cast<long long>(settings_.max_query_length) * 8, 8192, 1 << 20);
   auto res = conn.Exec(StatementTextsSql(*columns_), {array, std::to_string(max_chars)}, deadline);
-  if (!res.ok()) return res.error;
-  const QueryResult& q = *res.value;
+  if (!res) return res.error();
+  const QueryResult& q = *res;
   for (int i = 0; i < q.Rows(); ++i) {
     auto queryid = q.Int(i, 0);
     if (!queryid) continue;
@@ -224,28 +224,28 @@ SamplerRunResult StatementSampler::Sample(Connection& conn, SteadyTime deadline,
 
   // Epoch first: a reset between the two reads then shows up no later than the next sample.
   auto info = conn.Exec(StatementsInfoSql(*columns_), deadline);
-  if (!info.ok()) {
-    if (MeansUnavailable(*info.error)) {
-      return unavailable(info.error->sqlstate == "55000"
+  if (!info) {
+    if (MeansUnavailable(info.error())) {
+      return unavailable(info.error().sqlstate == "55000"
                              ? std::string(kPgStatStatementsMissing) + ": " +
-                                   SanitizeUtf8(info.error->message)
+                                   SanitizeUtf8(info.error().message)
                              : kPgStatStatementsMissing);
     }
-    return finish(Fail(r, *info.error));
+    return finish(Fail(r, info.error()));
   }
   auto stats = conn.Exec(StatementsSql(*columns_), deadline);
-  if (!stats.ok()) {
-    if (MeansUnavailable(*stats.error)) {
-      return unavailable(stats.error->sqlstate == "55000"
+  if (!stats) {
+    if (MeansUnavailable(stats.error())) {
+      return unavailable(stats.error().sqlstate == "55000"
                              ? std::string(kPgStatStatementsMissing) + ": " +
-                                   SanitizeUtf8(stats.error->message)
+                                   SanitizeUtf8(stats.error().message)
                              : kPgStatStatementsMissing);
     }
-    return finish(Fail(r, *stats.error));
+    return finish(Fail(r, stats.error()));
   }
   metrics_.SetStatementsAvailable(true);
 
-  const QueryResult& iq = *info.value;
+  const QueryResult& iq = *info;
   StatsEpoch epoch;
   std::optional<double> server_now;
   if (iq.Rows() > 0) {
@@ -271,7 +271,7 @@ SamplerRunResult StatementSampler::Sample(Connection& conn, SteadyTime deadline,
   }
   last_stats_reset_ = epoch.stats_reset;
 
-  const QueryResult& sq = *stats.value;
+  const QueryResult& sq = *stats;
   std::vector<StatementRow> rows = ParseStatementRows(sq);
   entries_ = sq.Rows() > 0 ? sq.Int(0, 13).value_or(sq.Rows()) : 0;
   metrics_.SetStatementsEntries(double(*entries_), max_entries_ ? double(*max_entries_) : -1);

@@ -20,9 +20,9 @@ StatsVisibility::StatsVisibility(prometheus::Registry& registry)
 
 void StatsVisibility::Check(Connection& conn, SteadyTime deadline) {
   auto r = conn.Exec(StatsVisibilitySql(), deadline);
-  if (!r.ok() || r.value->Rows() != 1) return;
-  role_ = SanitizeUtf8(r.value->Text(0, 0));
-  full_ = r.value->Text(0, 1) == "t";
+  if (!r || r->Rows() != 1) return;
+  role_ = SanitizeUtf8(r->Text(0, 0));
+  full_ = r->Text(0, 1) == "t";
   if (gauge_ == nullptr) gauge_ = &family_.Add({});
   gauge_->Set(*full_ ? 1 : 0);
 }

@@ -23,15 +23,11 @@ any failure. Everything started is stopped.
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
-import urllib.parse
-import urllib.request
+import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_dashboards as td  # noqa: E402 - helpers shared with the dashboard checks
@@ -50,54 +46,15 @@ def figure(name, value):
     print(f"FIGURE {name}: {value}")
 
 
-class Fleet:
+class Fleet(td.live_stack.LiveStack):
+    """PostgreSQL with a pgbench database, sidecars, the exporter and Prometheus."""
+
     def __init__(self, binary):
+        super().__init__("pgvigil-fleet-")
         self.binary = binary
-        self.dir = tempfile.mkdtemp(prefix="pgvigil-fleet-")
-        os.chmod(self.dir, 0o755)
-        self.procs = {}
-        self.pg_started = False
-        self.as_pg = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-            self.as_pg = ["runuser", "-u", "postgres", "--"]
-        self.data = os.path.join(self.dir, "data")
-
-    def run_pg(self, args, **kw):
-        return subprocess.run(self.as_pg + args, check=True, capture_output=True, text=True,
-                              timeout=120, **kw)
-
-    def psql(self, sql, db="postgres"):
-        out = self.run_pg(["psql", "-X", "-tA", "-h", self.dir, "-p", str(self.pg_port), "-U",
-                           "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql])
-        return out.stdout.strip()
-
-    def spawn(self, key, args, env, log):
-        out = open(os.path.join(self.dir, log), "w")
-        self.procs[key] = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
-
-    def log(self, name):
-        try:
-            return open(os.path.join(self.dir, name)).read()[-3000:]
-        except OSError:
-            return ""
 
     def start_postgres(self):
-        self.pg_port = td.free_port()
-        self.run_pg([f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
-                     "--auth-host=scram-sha-256"])
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            f.write(f"listen_addresses = '127.0.0.1'\nport = {self.pg_port}\n"
-                    f"unix_socket_directories = '{self.dir}'\n"
-                    "shared_preload_libraries = 'pg_stat_statements'\n"
-                    "pg_stat_statements.track = 'top'\n")
-        self.run_pg([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "pg.log"),
-                     "-w", "start"])
-        self.pg_started = True
-        self.password = "fleet-" + os.urandom(6).hex()
-        self.psql(f"CREATE ROLE vigil LOGIN PASSWORD '{self.password}' IN ROLE pg_monitor")
-        self.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        super().start_postgres("pg_stat_statements.track = 'top'\n")
         self.psql("CREATE DATABASE bench")
         self.run_pg([f"{PG_BIN}/pgbench", "-i", "-q", "-s", "1", "-h", self.dir, "-p",
                      str(self.pg_port), "-U", "postgres", "bench"])
@@ -119,9 +76,7 @@ class Fleet:
                     '[probe]\ninterval = "1s"\ntimeout = "500ms"\n'
                     '[sampling]\nstatements_interval = "2s"\nactivity_interval = "2s"\n'
                     f'[stats]\ninterval = "{int(STATS_INTERVAL)}s"\n')
-        env = dict(os.environ, PGVIGIL_FLEET_URL=(
-            f"postgresql://vigil:{self.password}@127.0.0.1:{self.pg_port}/postgres"
-            "?sslmode=disable"))
+        env = dict(os.environ, PGVIGIL_FLEET_URL=self.vigil_url())
         self.spawn(f"pgvigil-{i}", [self.binary, "--config", toml], env, f"pgvigil-{i}.log")
         return port
 
@@ -136,57 +91,15 @@ class Fleet:
             env, "exporter.log")
 
     def start_prometheus(self, sidecar_ports):
-        self.prom_port = td.free_port()
-        targets = ", ".join(f"'127.0.0.1:{p}'" for p in sidecar_ports)
-        prom_yml = os.path.join(self.dir, "prometheus.yml")
-        with open(prom_yml, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    f"rule_files:\n  - {CHART_RULES}\n"
-                    "scrape_configs:\n"
-                    f"  - job_name: pgvigil\n    static_configs:\n      - targets: [{targets}]\n"
-                    "  - job_name: postgres_exporter\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{self.exporter_port}']\n"
-                    "  - job_name: prometheus\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{self.prom_port}']\n")
-        self.spawn("prometheus", ["/usr/bin/prometheus", f"--config.file={prom_yml}",
-                                  f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
-                                  f"--web.listen-address=127.0.0.1:{self.prom_port}"],
-                   dict(os.environ), "prometheus.log")
-
-    def query(self, expr, at=None):
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = urllib.parse.urlencode(params).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.prom_port}/api/v1/query", data=data)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.loads(r.read().decode())
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read().decode() or "{}")
+        # Prometheus scrapes itself too: its own process_* series must stay out of the panels.
+        port = td.free_port()
+        super().start_prometheus(CHART_RULES, [
+            ("pgvigil", [f"127.0.0.1:{p}" for p in sidecar_ports]),
+            ("postgres_exporter", [f"127.0.0.1:{self.exporter_port}"]),
+            ("prometheus", [f"127.0.0.1:{port}"])], port)
 
     def api(self, path):
         return json.loads(td.http_get(f"http://127.0.0.1:{self.prom_port}{path}"))
-
-    def stop_postgres(self):
-        subprocess.run(self.as_pg + [f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w",
-                                     "stop"], capture_output=True, timeout=60)
-        self.pg_started = False
-
-    def close(self):
-        for p in reversed(list(self.procs.values())):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if self.pg_started:
-            subprocess.run(self.as_pg + [f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "immediate",
-                                         "-w", "stop"], capture_output=True, timeout=60)
-        if os.environ.get("PGVIGIL_KEEP_DIR") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def metrics(port):
@@ -455,9 +368,7 @@ def run(binary):
 
         # PostgreSQL back: one leader again, its pg_* series back as new series; rate() over the
         # gap stays sane (no spike from the series' return).
-        fleet.run_pg([f"{PG_BIN}/pg_ctl", "-D", fleet.data, "-l",
-                      os.path.join(fleet.dir, "pg.log"), "-w", "start"])
-        fleet.pg_started = True
+        fleet.start_pg_ctl()
         restarted_at = time.time()
         back = td.wait_for(lambda: len(leaders(survivors)) == 1 and any(
             "pg_stat_database_xact_commit{" in metrics(p) for p in survivors), 20, step=0.2)

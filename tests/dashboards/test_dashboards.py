@@ -22,15 +22,15 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
-import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import live_stack  # noqa: E402 - PostgreSQL, processes and Prometheus for the live checks
+from live_stack import PG_BIN, free_port  # noqa: E402,F401 - also used by fleet_live_test
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DASH_DIR = os.path.join(ROOT, "dashboards")
@@ -38,7 +38,6 @@ DASHBOARDS = ["pgvigil-overview.json", "pgvigil-queries.json"]
 RULES = os.path.join(DASH_DIR, "alerts", "pgvigil-alerts.yaml")
 RULE_TESTS = os.path.join(DASH_DIR, "alerts", "pgvigil-alerts.test.yaml")
 RUNBOOK = os.path.join(ROOT, "docs", "runbook.md")
-PG_BIN = "/usr/lib/postgresql/15/bin"
 
 # Panels that must show data against any healthy PostgreSQL (live mode).
 CORE_PANELS = {
@@ -408,14 +407,6 @@ def check_names(exprs, available, source):
 
 # ---------------------------------------------------------------- live mode
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_for(pred, timeout, step=0.5, alive=lambda: True):
     end = time.time() + timeout
     while time.time() < end and alive():
@@ -428,41 +419,16 @@ def wait_for(pred, timeout, step=0.5, alive=lambda: True):
     return False
 
 
-class Live:
-    """PostgreSQL + pgvigil + Prometheus on loopback, torn down by close()."""
+class Live(live_stack.LiveStack):
+    """PostgreSQL + one pgvigil + Prometheus on loopback, torn down by close()."""
 
     def __init__(self, binary):
+        super().__init__("pgvigil-dash-")
         self.binary = binary
-        self.dir = tempfile.mkdtemp(prefix="pgvigil-dash-")
-        os.chmod(self.dir, 0o755)
-        self.procs = []
-        self.pg_started = False
-        self.as_pg = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-            self.as_pg = ["runuser", "-u", "postgres", "--"]
-
-    def run_pg(self, args, **kw):
-        return subprocess.run(self.as_pg + args, check=True, capture_output=True, text=True,
-                              timeout=120, **kw)
 
     def start(self):
-        self.pg_port, self.http_port, self.prom_port = free_port(), free_port(), free_port()
-        data = os.path.join(self.dir, "data")
-        self.run_pg([f"{PG_BIN}/initdb", "-D", data, "-U", "postgres", "--auth-local=trust",
-                     "--auth-host=scram-sha-256"])
-        with open(os.path.join(data, "postgresql.conf"), "a") as f:
-            f.write(f"listen_addresses = '127.0.0.1'\nport = {self.pg_port}\n"
-                    f"unix_socket_directories = '{self.dir}'\n"
-                    "shared_preload_libraries = 'pg_stat_statements'\n")
-        self.run_pg([f"{PG_BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "pg.log"),
-                     "-w", "start"])
-        self.pg_started = True
-        password = "dash-" + os.urandom(6).hex()
-        self.run_pg(["psql", "-h", self.dir, "-p", str(self.pg_port), "-U", "postgres", "-d",
-                     "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                     f"CREATE ROLE vigil LOGIN PASSWORD '{password}' IN ROLE pg_monitor", "-c",
-                     "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"])
+        self.start_postgres()
+        self.http_port = free_port()
         toml = os.path.join(self.dir, "pgvigil.toml")
         # Short timers so everything has data within seconds; everything else on its defaults
         # (top_n_labels included: the queries dashboard's top panels must have data on them).
@@ -473,19 +439,9 @@ class Live:
                     '[sampling]\nstatements_interval = "2s"\nactivity_interval = "2s"\n'
                     '[stats]\ninterval = "5s"\n'
                     + os.environ.get("PGVIGIL_LIVE_EXTRA_TOML", "").replace("\\n", "\n"))
-        env = dict(os.environ, PGVIGIL_DASH_URL=(
-            f"postgresql://vigil:{password}@127.0.0.1:{self.pg_port}/postgres?sslmode=disable"))
-        self.spawn([self.binary, "--config", toml], env, "pgvigil.log")
-        prom_yml = os.path.join(self.dir, "prometheus.yml")
-        with open(prom_yml, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    f"rule_files:\n  - {RULES}\n"
-                    "scrape_configs:\n  - job_name: pgvigil\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{self.http_port}']\n")
-        self.spawn(["/usr/bin/prometheus", f"--config.file={prom_yml}",
-                    f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
-                    f"--web.listen-address=127.0.0.1:{self.prom_port}"], dict(os.environ),
-                   "prometheus.log")
+        env = dict(os.environ, PGVIGIL_DASH_URL=self.vigil_url())
+        self.spawn("pgvigil", [self.binary, "--config", toml], env, "pgvigil.log")
+        self.start_prometheus(RULES, [("pgvigil", [f"127.0.0.1:{self.http_port}"])])
 
     def start_workload(self):
         """An application beside pgvigil: a few statements every 0.5s until close(), so the
@@ -500,50 +456,15 @@ class Live:
         with open(path, "w") as f:
             f.write(script + step * 400)  # ~200s, far longer than the checks
         os.chmod(path, 0o644)
-        self.spawn(self.as_pg + ["psql", "-h", self.dir, "-p", str(self.pg_port), "-U",
-                                 "postgres", "-d", "postgres", "-q", "-f", path],
+        self.spawn("workload", self.as_pg + ["psql", "-h", self.dir, "-p", str(self.pg_port),
+                                             "-U", "postgres", "-d", "postgres", "-q", "-f", path],
                    dict(os.environ), "workload.log")
 
-    def spawn(self, args, env, log):
-        out = open(os.path.join(self.dir, log), "w")
-        self.procs.append(subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True))
-
     def agent_alive(self):
-        return bool(self.procs) and self.procs[0].poll() is None
-
-    def log(self, name):
-        try:
-            return open(os.path.join(self.dir, name)).read()[-3000:]
-        except OSError:
-            return ""
+        return "pgvigil" in self.procs and self.procs["pgvigil"].poll() is None
 
     def metrics(self):
         return http_get(f"http://127.0.0.1:{self.http_port}/metrics")
-
-    def query(self, expr):
-        data = urllib.parse.urlencode({"query": expr}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.prom_port}/api/v1/query", data=data)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.loads(r.read().decode())
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read().decode() or "{}")
-
-    def close(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if self.pg_started:
-            subprocess.run(self.as_pg + [f"{PG_BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"),
-                                         "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def live_checks(dashboards, rules):

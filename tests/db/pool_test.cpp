@@ -38,37 +38,37 @@ TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db]
   s.size = 2;
   Pool pool(s, Params(pg.Url()), Millis(5000));
   auto a = pool.Acquire(Deadline());
-  REQUIRE(a.ok());
-  CHECK(a.value->info().new_connection);
-  CHECK(a.value->info().connect_duration > 0ns);
-  int pid = a.value->conn().backend_pid();
-  CHECK(a.value->conn().Exec("SELECT pg_sleep(0.05)", Deadline()).ok());
-  CHECK(a.value->conn().exec_time() >= 50ms);  // client-side statement time
+  REQUIRE(a.has_value());
+  CHECK(a->info().new_connection);
+  CHECK(a->info().connect_duration > 0ns);
+  int pid = a->conn().backend_pid();
+  CHECK(a->conn().Exec("SELECT pg_sleep(0.05)", Deadline()).has_value());
+  CHECK(a->conn().exec_time() >= 50ms);  // client-side statement time
   PoolStats st = pool.Stats();
   CHECK(st.exec_seconds_total >= 0.05);
   CHECK(st.max_size == 2);
   CHECK(st.open == 1);
   CHECK(st.busy == 1);
   CHECK(st.idle == 0);
-  pool.Release(std::move(*a.value));
+  pool.Release(std::move(*a));
   st = pool.Stats();
   CHECK(st.idle == 1);
   CHECK(st.busy == 0);
 
   auto b = pool.Acquire(Deadline());
-  REQUIRE(b.ok());
-  CHECK_FALSE(b.value->info().new_connection);
-  CHECK(b.value->conn().backend_pid() == pid);
+  REQUIRE(b.has_value());
+  CHECK_FALSE(b->info().new_connection);
+  CHECK(b->conn().backend_pid() == pid);
   // A second lease while the first is out opens the second slot.
   auto c = pool.Acquire(Deadline());
-  REQUIRE(c.ok());
-  CHECK(c.value->info().new_connection);
+  REQUIRE(c.has_value());
+  CHECK(c->info().new_connection);
   // Size 2: a third is refused without blocking.
   auto d = pool.Acquire(Deadline());
-  REQUIRE_FALSE(d.ok());
-  CHECK(d.error->message.find("exhausted") != std::string::npos);
-  pool.Release(std::move(*b.value));
-  pool.Release(std::move(*c.value));
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.error().message.find("exhausted") != std::string::npos);
+  pool.Release(std::move(*b));
+  pool.Release(std::move(*c));
   CHECK(pool.Stats().opened_total == 2);
   CHECK(pool.Stats().open == 2);
 
@@ -83,21 +83,21 @@ TEST_CASE("Pool: a terminated backend is discarded and replaced [live]", "[db][p
   PgServer pg;
   Pool pool(PoolSettings{}, Params(pg.Url()), Millis(5000));
   auto a = pool.Acquire(Deadline());
-  REQUIRE(a.ok());
-  pg.Psql("SELECT pg_terminate_backend(" + std::to_string(a.value->conn().backend_pid()) + ")");
-  auto r = a.value->conn().Exec("SELECT 1", Deadline());
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.error->ConnectionLost());
-  pool.Release(std::move(*a.value));
+  REQUIRE(a.has_value());
+  pg.Psql("SELECT pg_terminate_backend(" + std::to_string(a->conn().backend_pid()) + ")");
+  auto r = a->conn().Exec("SELECT 1", Deadline());
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().ConnectionLost());
+  pool.Release(std::move(*a));
   PoolStats st = pool.Stats();
   CHECK(st.open == 0);
   CHECK(st.closed_total["broken"] == 1);
 
   auto b = pool.Acquire(Deadline());
-  REQUIRE(b.ok());
-  CHECK(b.value->info().new_connection);
-  CHECK(b.value->conn().Exec("SELECT 1", Deadline()).ok());
-  pool.Release(std::move(*b.value));
+  REQUIRE(b.has_value());
+  CHECK(b->info().new_connection);
+  CHECK(b->conn().Exec("SELECT 1", Deadline()).has_value());
+  pool.Release(std::move(*b));
   CHECK(pool.Stats().opened_total == 2);
 }
 
@@ -112,10 +112,10 @@ TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connection
 
   auto use = [&](Pool& pool) {
     auto l = pool.Acquire(Deadline());
-    REQUIRE(l.ok());
-    bool fresh = l.value->info().new_connection;
-    REQUIRE(l.value->conn().Exec("SELECT 1", Deadline()).ok());
-    pool.Release(std::move(*l.value));
+    REQUIRE(l.has_value());
+    bool fresh = l->info().new_connection;
+    REQUIRE(l->conn().Exec("SELECT 1", Deadline()).has_value());
+    pool.Release(std::move(*l));
     return fresh;
   };
 
@@ -153,16 +153,16 @@ TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connection
     INFO("a connection that died while idle is caught by validation");
     Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
     auto l = pool.Acquire(Deadline());
-    REQUIRE(l.ok());
-    int pid = l.value->conn().backend_pid();
-    pool.Release(std::move(*l.value));
+    REQUIRE(l.has_value());
+    int pid = l->conn().backend_pid();
+    pool.Release(std::move(*l));
     pg.Psql("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
     clock.now += 6s;  // past validate_after
     auto m = pool.Acquire(Deadline());
-    REQUIRE(m.ok());
-    CHECK(m.value->info().new_connection);
-    CHECK(m.value->conn().backend_pid() != pid);
-    pool.Release(std::move(*m.value));
+    REQUIRE(m.has_value());
+    CHECK(m->info().new_connection);
+    CHECK(m->conn().backend_pid() != pid);
+    pool.Release(std::move(*m));
     CHECK(pool.Stats().closed_total["broken"] == 1);
   }
 }
@@ -179,8 +179,8 @@ TEST_CASE("Pool: backs off after a failed connect without touching the network [
   Pool pool(s, Params(pg.Url()), Millis(2000), clock.fn());
 
   auto first = pool.Acquire(Deadline());
-  REQUIRE_FALSE(first.ok());
-  CHECK(first.error->kind == ErrorKind::kRefused);
+  REQUIRE_FALSE(first.has_value());
+  CHECK(first.error().kind == ErrorKind::kRefused);
   PoolStats st = pool.Stats();
   CHECK(st.connect_errors_total["refused"] == 1);
   CHECK(st.backing_off);
@@ -192,15 +192,15 @@ TEST_CASE("Pool: backs off after a failed connect without touching the network [
   auto t0 = Clock::now();
   auto second = pool.Acquire(Deadline());
   CHECK(Clock::now() - t0 < 50ms);
-  REQUIRE_FALSE(second.ok());
-  CHECK(second.error->kind == ErrorKind::kRefused);
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().kind == ErrorKind::kRefused);
   CHECK(pool.Stats().connect_errors_total["refused"] == 1);  // no new attempt
   CHECK(pool.Stats().opened_total == 0);
 
   clock.now = pool.NextConnectAllowed();
   auto third = pool.Acquire(Deadline());
-  REQUIRE(third.ok());
-  pool.Release(std::move(*third.value));
+  REQUIRE(third.has_value());
+  pool.Release(std::move(*third));
   st = pool.Stats();
   CHECK_FALSE(st.backing_off);
   CHECK(st.opened_total == 1);
@@ -214,16 +214,16 @@ TEST_CASE("Pool: a misconfiguration retries at the slow pace [live]", "[db][pool
   s.misconfigured_backoff = Millis(60'000);
   Pool pool(s, Params(pg.UrlWithPassword("wrong")), Millis(2000), clock.fn());
   auto first = pool.Acquire(Deadline());
-  REQUIRE_FALSE(first.ok());
-  CHECK(first.error->kind == ErrorKind::kAuth);
+  REQUIRE_FALSE(first.has_value());
+  CHECK(first.error().kind == ErrorKind::kAuth);
   CHECK(pool.NextConnectAllowed() == clock.now + 60s);
   clock.now += 59s;
   auto second = pool.Acquire(Deadline());
-  REQUIRE_FALSE(second.ok());
+  REQUIRE_FALSE(second.has_value());
   CHECK(pool.Stats().connect_errors_total["auth"] == 1);
   clock.now += 1s;
   auto third = pool.Acquire(Deadline());
-  REQUIRE_FALSE(third.ok());
+  REQUIRE_FALSE(third.has_value());
   CHECK(pool.Stats().connect_errors_total["auth"] == 2);
   CHECK(pool.Stats().last_connect_error->find("wrong") == std::string::npos);
 
@@ -242,14 +242,14 @@ TEST_CASE("Pool: through PgBouncer in transaction mode [live]", "[db][pool][live
   for (int i = 0; i < 20; ++i) {
     clock.now += 1ms;
     auto l = pool.Acquire(Deadline());
-    REQUIRE(l.ok());
-    auto r = l.value->conn().Exec("SELECT 1", Deadline());
-    REQUIRE(r.ok());
-    CHECK(r.value->Int(0, 0) == 1);
-    auto p = l.value->conn().Exec("SELECT $1::int * 2", {std::to_string(i)}, Deadline());
-    REQUIRE(p.ok());
-    CHECK(p.value->Int(0, 0) == 2 * i);
-    pool.Release(std::move(*l.value));
+    REQUIRE(l.has_value());
+    auto r = l->conn().Exec("SELECT 1", Deadline());
+    REQUIRE(r.has_value());
+    CHECK(r->Int(0, 0) == 1);
+    auto p = l->conn().Exec("SELECT $1::int * 2", {std::to_string(i)}, Deadline());
+    REQUIRE(p.has_value());
+    CHECK(p->Int(0, 0) == 2 * i);
+    pool.Release(std::move(*l));
   }
   CHECK(pool.Stats().opened_total == 1);
 }
@@ -269,24 +269,24 @@ TEST_CASE("Pool: a lease returns itself when destroyed; broken when an exception
   int pid = 0;
   {
     auto a = pool.Acquire(Deadline());
-    REQUIRE(a.ok());
-    pid = a.value->conn().backend_pid();
+    REQUIRE(a.has_value());
+    pid = a->conn().backend_pid();
     CHECK(pool.Stats().busy == 1);
   }
   CHECK(pool.Stats().busy == 0);
   CHECK(pool.Stats().idle == 1);
   {
     auto b = pool.Acquire(Deadline());
-    REQUIRE(b.ok());
-    CHECK(b.value->conn().backend_pid() == pid);  // the same session came back
-    Pool::Lease moved = std::move(*b.value);
-    b.value.reset();  // a moved-from lease gives nothing back
+    REQUIRE(b.has_value());
+    CHECK(b->conn().backend_pid() == pid);  // the same session came back
+    Pool::Lease moved = std::move(*b);
+    b->Return();  // a moved-from lease gives nothing back
     CHECK(pool.Stats().busy == 1);
   }
   CHECK(pool.Stats().idle == 1);
   try {
     auto c = pool.Acquire(Deadline());
-    REQUIRE(c.ok());
+    REQUIRE(c.has_value());
     throw std::runtime_error("a job failed halfway");
   } catch (const std::runtime_error&) {
   }

@@ -28,8 +28,8 @@ Connection Open(const std::string& url) {
   ParsedUrl parsed = ParseDatabaseUrl(url);
   if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
   auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
-  if (!opened.ok()) throw std::runtime_error("connect failed: " + opened.error->message);
-  return std::move(*opened.value);
+  if (!opened.has_value()) throw std::runtime_error("connect failed: " + opened.error().message);
+  return std::move(*opened);
 }
 
 double Gauge(const prometheus::Registry& r) {

@@ -137,8 +137,8 @@ TEST_CASE("ActivityTracker ignores the session counter behind a pooler", "[neon]
 // Runs kActivitySql on `conn` and feeds the tracker.
 ActivityVerdict Look(Connection& conn, ActivityTracker& tracker, const OwnUsage& own) {
   auto r = ProbeActivity(conn, "pgvigil", tracker, own, SteadyTime::clock::now() + 5s);
-  if (!r.ok()) FAIL("activity query failed: " << r.error->message);
-  return *r.value;
+  if (!r.has_value()) FAIL("activity query failed: " << r.error().message);
+  return *r;
 }
 
 ConnParams Params(const std::string& url, const std::string& app) {
@@ -158,9 +158,9 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
   std::uint64_t connects = 0;
   double closed_exec_ms = 0;
   auto opened = Connection::Open(ours, deadline());
-  REQUIRE(opened.ok());
+  REQUIRE(opened.has_value());
   ++connects;
-  Connection conn = std::move(*opened.value);
+  Connection conn = std::move(*opened);
   // What the scheduler passes: our connects and statement time (the look's own included).
   auto own_now = [&] {
     return OwnUsage{
@@ -172,15 +172,14 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
 
   {  // our own probes, reconnects and a second pgvigil connection are not foreign
     for (int i = 0; i < 8; ++i) {
-      REQUIRE(conn.Exec("SELECT 1", deadline()).ok());
+      REQUIRE(conn.Exec("SELECT 1", deadline()).has_value());
       if (i % 3 == 0) {
         // Another connection of ours (e.g. pool size 2 or a reconnect), open and close.
         auto extra = Connection::Open(ours, deadline());
-        REQUIRE(extra.ok());
+        REQUIRE(extra.has_value());
         ++connects;
-        REQUIRE(extra.value->Exec("SELECT 1", deadline()).ok());
-        closed_exec_ms +=
-            std::chrono::duration<double, std::milli>(extra.value->exec_time()).count();
+        REQUIRE(extra->Exec("SELECT 1", deadline()).has_value());
+        closed_exec_ms += std::chrono::duration<double, std::milli>(extra->exec_time()).count();
       }
       auto v = Look(conn, tracker, own_now());
       CHECK_FALSE(v.foreign);
@@ -189,19 +188,19 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
     }
     // Statistics are flushed with a delay; give them time and look again.
     std::this_thread::sleep_for(1200ms);
-    REQUIRE(conn.Exec("SELECT 1", deadline()).ok());
+    REQUIRE(conn.Exec("SELECT 1", deadline()).has_value());
     CHECK_FALSE(Look(conn, tracker, own_now()).foreign);
   }
 
   {  // a long-lived application session running queries is seen
     auto app = Connection::Open(Params(server.Url("app"), "myapp"), deadline());
-    REQUIRE(app.ok());
+    REQUIRE(app.has_value());
     // Its connect and first query happen between two looks.
-    REQUIRE(app.value->Exec("SELECT count(*) FROM pg_class", deadline()).ok());
+    REQUIRE(app->Exec("SELECT count(*) FROM pg_class", deadline()).has_value());
     CHECK(Look(conn, tracker, own_now()).foreign);
     CHECK_FALSE(Look(conn, tracker, own_now()).foreign);  // idle since: quiet
     std::this_thread::sleep_for(20ms);
-    REQUIRE(app.value->Exec("SELECT 42", deadline()).ok());
+    REQUIRE(app->Exec("SELECT 42", deadline()).has_value());
     auto v = Look(conn, tracker, own_now());
     CHECK(v.foreign);
     CHECK_THAT(v.reason, Catch::Contains("ran a query"));
@@ -210,7 +209,7 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
   {  // a query running right now is seen
     std::thread app([&] {
       auto c = Connection::Open(Params(server.Url("app"), "myapp"), deadline());
-      if (c.ok()) (void)c.value->Exec("SELECT pg_sleep(1.5)", deadline());
+      if (c.has_value()) (void)c->Exec("SELECT pg_sleep(1.5)", deadline());
     });
     std::this_thread::sleep_for(500ms);
     auto v = Look(conn, tracker, own_now());
@@ -244,9 +243,9 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
   {  // sessions on `postgres` that come and go (where Neon's exporters scrape) are not activity
     for (int i = 0; i < 3; ++i) (void)server.Psql("SELECT count(*) FROM pg_stat_database");
     auto c = Connection::Open(Params(server.Url("app"), "pgvigil"), deadline());
-    REQUIRE(c.ok());
+    REQUIRE(c.has_value());
     ++connects;
-    closed_exec_ms += std::chrono::duration<double, std::milli>(c.value->exec_time()).count();
+    closed_exec_ms += std::chrono::duration<double, std::milli>(c->exec_time()).count();
     std::this_thread::sleep_for(1200ms);  // statistics flushed
     CHECK_FALSE(Look(conn, tracker, own_now()).foreign);
     CHECK_FALSE(Look(conn, tracker, own_now()).foreign);

@@ -57,11 +57,11 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
   CHECK(ApiState(sim) == ComputeStateKind::kActive);
 
   auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
-  REQUIRE(c.ok());
-  REQUIRE(c.value->Exec("SELECT 12345 AS marker", Clock::now() + 5s).ok());
+  REQUIRE(c.has_value());
+  REQUIRE(c->Exec("SELECT 12345 AS marker", Clock::now() + 5s).has_value());
   for (int i = 0; i < 3; ++i) {  // a few more sessions, so the counter has something to lose
     auto extra = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
-    REQUIRE(extra.ok());
+    REQUIRE(extra.has_value());
   }
   const auto last_query = Clock::now();
   REQUIRE(sim.WaitForState("idle", 10s));
@@ -73,17 +73,17 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
   CHECK(ApiState(sim) == ComputeStateKind::kIdle);
 
   // The idle session was ended by the fast shutdown, as Neon's suspend ends it.
-  auto after = c.value->Exec("SELECT 1", Clock::now() + 5s);
-  REQUIRE(after.error);
-  CHECK(after.error->kind == ErrorKind::kAdminShutdown);
-  CHECK(after.error->sqlstate == "57P01");
+  auto after = c->Exec("SELECT 1", Clock::now() + 5s);
+  REQUIRE_FALSE(after.has_value());
+  CHECK(after.error().kind == ErrorKind::kAdminShutdown);
+  CHECK(after.error().sqlstate == "57P01");
 
   // A wrong password is refused by the proxy and wakes nothing.
   auto bad = Params(sim.Url("app"));
   bad.Set("password", "not-the-password");
   auto refused = Connection::Open(bad, Clock::now() + 5s);
-  REQUIRE(refused.error);
-  CHECK(refused.error->kind == ErrorKind::kAuth);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().kind == ErrorKind::kAuth);
   CHECK(sim.auth_failures() == 1);
   std::this_thread::sleep_for(300ms);
   CHECK(sim.compute_state() == "idle");
@@ -93,7 +93,7 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
   auto begin = Clock::now();
   auto woke = Connection::Open(Params(sim.Url("app")), Clock::now() + 15s);
   auto took = Clock::now() - begin;
-  REQUIRE(woke.ok());
+  REQUIRE(woke.has_value());
   CHECK(took >= 600ms);
   CHECK(sim.compute_state() == "active");
   CHECK(sim.cold_starts() == 1);
@@ -123,17 +123,17 @@ TEST_CASE("neon sim: the activity rule (cloud_admin agent, idle in transaction, 
   test::NeonSim sim(server, o);
 
   auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
-  REQUIRE(c.ok());
+  REQUIRE(c.has_value());
   // Idle in transaction counts as activity, however long it lasts.
-  REQUIRE(c.value->Exec("BEGIN", Clock::now() + 5s).ok());
+  REQUIRE(c->Exec("BEGIN", Clock::now() + 5s).has_value());
   std::this_thread::sleep_for(3s);
   CHECK(sim.compute_state() == "active");
-  REQUIRE(c.value->Exec("COMMIT", Clock::now() + 5s).ok());
+  REQUIRE(c->Exec("COMMIT", Clock::now() + 5s).has_value());
   // Queries every 500 ms keep it awake.
   auto quiet_since = Clock::now();
   for (int i = 0; i < 6; ++i) {
     std::this_thread::sleep_for(500ms);
-    REQUIRE(c.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+    REQUIRE(c->Exec("SELECT 1", Clock::now() + 5s).has_value());
     quiet_since = Clock::now();
   }
   CHECK(sim.compute_state() == "active");
@@ -167,7 +167,7 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     CHECK(ApiState(sim) == ComputeStateKind::kIdle);
     bool client_ok = false;  // checked after join: Catch2's macros are not thread-safe
     std::thread client(
-        [&] { client_ok = Connection::Open(Params(sim.Url()), Clock::now() + 15s).ok(); });
+        [&] { client_ok = Connection::Open(Params(sim.Url()), Clock::now() + 15s).has_value(); });
     bool saw_init = false;
     for (int i = 0; i < 50 && !saw_init; ++i) {
       saw_init = ApiState(sim) == ComputeStateKind::kInit;
@@ -263,17 +263,17 @@ TEST_CASE("neon sim: Neon's proxy errors reach libpq and are classified", "[neon
       INFO("sslmode=" << sslmode << " text: " << c.text);
       sim.RefuseWith(c.text);
       auto r = Connection::Open(Params(sim.Url(), sslmode), Clock::now() + 5s);
-      REQUIRE(r.error);
-      CHECK(r.error->kind == c.kind);
-      CHECK_THAT(r.error->message, Catch::Contains(c.text));
-      CHECK_THAT(r.error->message, !Catch::Contains(test::kPassword));
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().kind == c.kind);
+      CHECK_THAT(r.error().message, Catch::Contains(c.text));
+      CHECK_THAT(r.error().message, !Catch::Contains(test::kPassword));
     }
   }
   CHECK(ErrorKindName(ErrorKind::kNeonWaking) == "neon_waking");
   sim.StopRefusing();
   auto ok = Connection::Open(Params(sim.Url(), "prefer"), Clock::now() + 5s);
-  REQUIRE(ok.ok());
-  CHECK(ok.value->Exec("SELECT 1", Clock::now() + 5s).ok());
+  REQUIRE(ok.has_value());
+  CHECK(ok->Exec("SELECT 1", Clock::now() + 5s).has_value());
 }
 
 }  // namespace

@@ -92,8 +92,9 @@ TEST_CASE("DbStatsCollector: postgres_exporter metrics with sensible values [liv
 
   // A second session holds a lock inside an open transaction.
   Connection holder = OpenStatsSession(pg);
-  REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).ok());
-  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s).ok());
+  REQUIRE(holder.Exec("BEGIN", Clock::now() + 5s).has_value());
+  REQUIRE(holder.Exec("LOCK TABLE locked_table IN ACCESS EXCLUSIVE MODE", Clock::now() + 5s)
+              .has_value());
 
   // The bgwriter reports buffers_alloc on its own schedule; a fresh server may not have yet
   // (seen once in CI). Wait for the server's own figure, so the collector's is checked as > 0.

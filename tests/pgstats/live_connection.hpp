@@ -16,8 +16,8 @@ inline Connection OpenStatsSession(const test::PgServer& pg) {
   if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
   auto opened =
       Connection::Open(*parsed.params, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  if (!opened.ok()) throw std::runtime_error("connect failed: " + opened.error->message);
-  return std::move(*opened.value);
+  if (!opened.has_value()) throw std::runtime_error("connect failed: " + opened.error().message);
+  return std::move(*opened);
 }
 
 }  // namespace pgvigil

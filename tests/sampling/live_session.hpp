@@ -18,14 +18,14 @@ inline Connection Open(const test::PgServer& pg, const std::string& app,
   parsed.params->Set("application_name", app);
   auto opened =
       Connection::Open(*parsed.params, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  REQUIRE(opened.ok());
-  return std::move(*opened.value);
+  REQUIRE(opened.has_value());
+  return std::move(*opened);
 }
 
 inline void Exec(Connection& c, const std::string& sql) {
   auto r = c.Exec(sql, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  INFO(sql << ": " << (r.error ? r.error->message : ""));
-  REQUIRE(r.ok());
+  INFO(sql << ": " << (r ? std::string() : r.error().message));
+  REQUIRE(r.has_value());
 }
 
 }  // namespace pgvigil

@@ -31,9 +31,9 @@ std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const
   parsed.params->Set("application_name", app);
   if (!options.empty()) parsed.params->Set("options", options);
   auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
-  if (!opened.ok()) return "connect: " + opened.error->message;
-  auto r = opened.value->Exec(sql, Clock::now() + 10s);
-  return r.ok() ? "" : sql + ": " + r.error->message;
+  if (!opened.has_value()) return "connect: " + opened.error().message;
+  auto r = opened->Exec(sql, Clock::now() + 10s);
+  return r ? "" : sql + ": " + r.error().message;
 }
 
 SamplingSettings TestSettings() {
@@ -327,8 +327,8 @@ TEST_CASE("Samplers work through PgBouncer in transaction mode [live]", "[live][
   ParsedUrl parsed = ParseDatabaseUrl(bouncer.Url());
   REQUIRE(parsed.params);
   auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
-  REQUIRE(opened.ok());
-  Connection& conn = *opened.value;
+  REQUIRE(opened.has_value());
+  Connection& conn = *opened;
   prometheus::Registry registry;
   QuerySampling sampling(TestSettings(), registry);
   for (int i = 0; i < 2; ++i) {
