@@ -106,7 +106,7 @@ struct Agent::Parts {
       leader = std::make_unique<StatsLeader>(s.stats.election, retry, metrics.registry());
     }
     std::vector<SpanSink*> sinks = {&span_buffer};
-    if (!s.tracing.otlp_endpoint.empty()) {
+    if (s.tracing.otlp_endpoint) {
       exporter = std::make_unique<OtlpExporter>(OtlpExporterOptions::FromSettings(s.tracing),
                                                 resource, &tracing_metrics);
       sinks.push_back(exporter.get());

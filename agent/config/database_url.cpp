@@ -315,20 +315,20 @@ std::optional<UrlError> CheckValues(const ConnParams& params) {
 ParsedUrl ParseDatabaseUrl(std::string_view url_in) {
   const std::string url = Trim(url_in);
   if (url.empty()) {
-    return {std::nullopt,
-            UrlError{std::string("database URL is empty; set it like ") + kExampleUrl}};
+    return tl::make_unexpected(
+        UrlError{std::string("database URL is empty; set it like ") + kExampleUrl});
   }
   Normalized normalized = Normalize(url);
   if (normalized.error) {
     normalized.error->message = ScrubSecrets(normalized.error->message, GuessSecrets(url, true));
-    return {std::nullopt, normalized.error};
+    return tl::make_unexpected(std::move(*normalized.error));
   }
   char* errmsg = nullptr;
   PQconninfoOption* options = PQconninfoParse(normalized.conninfo.c_str(), &errmsg);
   if (options == nullptr) {
     std::string message = errmsg != nullptr ? errmsg : "out of memory";
     if (errmsg != nullptr) PQfreemem(errmsg);
-    return {std::nullopt, TranslateLibpqError(std::move(message), url, normalized.conninfo)};
+    return tl::make_unexpected(TranslateLibpqError(std::move(message), url, normalized.conninfo));
   }
   ConnParams params;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
@@ -337,9 +337,9 @@ ParsedUrl ParseDatabaseUrl(std::string_view url_in) {
   PQconninfoFree(options);
   if (auto error = CheckValues(params)) {
     error->message = ScrubSecrets(error->message, params.Secrets());
-    return {std::nullopt, error};
+    return tl::make_unexpected(std::move(*error));
   }
-  return {std::move(params), std::nullopt};
+  return params;
 }
 
 std::vector<std::string> GuessSecretsInText(std::string_view text) {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/result.hpp"
+
 namespace pgvigil {
 
 struct ConnParams {
@@ -39,10 +41,7 @@ struct UrlError {
 // becomes sslmode=require (ssl=disable|false -> sslmode=disable, prefer/allow/verify-ca/verify-full
 // map to the same sslmode). Parameters libpq rejects give an error naming the parameter.
 // Returns the parameters or an error.
-struct ParsedUrl {
-  std::optional<ConnParams> params;
-  std::optional<UrlError> error;
-};
+using ParsedUrl = Result<ConnParams, UrlError>;
 ParsedUrl ParseDatabaseUrl(std::string_view url);
 
 // Splits a libpq list value (host, hostaddr, port) at commas, keeping empty items: "a,,b" has 3.

@@ -4,8 +4,8 @@
 #include <cctype>
 
 #include "config/database_url.hpp"
+#include "config/endpoints.hpp"
 #include "config/suggest.hpp"
-#include "net/http_endpoint.hpp"
 
 namespace pgvigil {
 namespace {
@@ -46,8 +46,14 @@ auto EnvName() {
 auto Listen() {
   return [](const Value& v) { return ReadListen(v); };
 }
-auto HttpUrl(std::string_view example) {
-  return [example](const Value& v) { return ReadHttpUrl(v, example); };
+auto OtlpEndpoint() {  // "" = export off
+  return [](const Value& v) -> std::optional<HttpEndpoint> {
+    const std::string url = ReadString(v);
+    if (url.empty()) return std::nullopt;
+    auto ep = ParseOtlpEndpoint(url);
+    if (!ep) v.Fail(ep.error());
+    return *ep;
+  };
 }
 auto NonEmptyText() {
   return [](const Value& v) {
@@ -109,12 +115,11 @@ void ApplicationName(const Value& v, Settings& s, Pending& p) {
 }
 
 void NeonApiUrl(const Value& v, Settings& s, Pending&) {
-  s.neon.api_url = ReadHttpUrl(v, "https://console.neon.tech/api/v2");
-  if (s.neon.api_url.empty()) v.Fail("must not be empty");
-  auto ep = ParseHttpEndpoint(s.neon.api_url);
-  if (!ep->username.empty() || !ep->password.empty() || !ep->query.empty()) {
-    v.Fail("must not carry a user or a query; the key comes from neon.api_key_env");
-  }
+  const std::string url = ReadString(v);
+  if (url.empty()) v.Fail("must not be empty");
+  auto ep = ParseNeonApiUrl(url);
+  if (!ep) v.Fail(ep.error());
+  s.neon.api_url = std::move(*ep);
 }
 
 void NeonSamplingUrl(const Value& v, Settings& s, Pending&) {
@@ -122,8 +127,8 @@ void NeonSamplingUrl(const Value& v, Settings& s, Pending&) {
   s.neon.sampling_conn.reset();
   if (url.empty()) return;
   auto parsed = ParseDatabaseUrl(url);
-  if (parsed.error) v.Fail(WithoutUrlPrefix(parsed.error->message));
-  s.neon.sampling_conn = std::move(*parsed.params);
+  if (!parsed) v.Fail(WithoutUrlPrefix(parsed.error().message));
+  s.neon.sampling_conn = std::move(*parsed);
 }
 
 // [stats.intervals] / [stats.timeouts]: collector name -> duration.
@@ -250,7 +255,7 @@ const std::vector<Field>& Schema() {
       {"stats", "intervals", &StatsIntervals},
       {"stats", "timeouts", &StatsTimeouts},
 
-      KEY(tracing, otlp_endpoint, HttpUrl("http://localhost:4318/v1/traces")),
+      KEY(tracing, otlp_endpoint, OtlpEndpoint()),
       {"tracing", "headers", &TracingHeaders},
       KEY(tracing, sample_ratio, Ratio()),
       KEY(tracing, buffer_spans, Int(1, 100'000)),

@@ -10,6 +10,7 @@
 
 #include "config/database_url.hpp"
 #include "config/duration.hpp"
+#include "config/endpoints.hpp"
 #include "config/listen_address.hpp"
 
 namespace pgvigil {
@@ -88,7 +89,7 @@ struct SamplingSettings {
 };
 
 struct TracingSettings {
-  std::string otlp_endpoint;                   // empty = export off
+  std::optional<HttpEndpoint> otlp_endpoint;   // none = export off (config/endpoints.hpp)
   std::map<std::string, std::string> headers;  // values resolved ("env:NAME" read at start-up)
   double sample_ratio = 1.0;
   int buffer_spans = 512;
@@ -129,7 +130,7 @@ struct NeonSettings {
   NeonMode mode = NeonMode::kAuto;
   IdlePolicy idle_policy = IdlePolicy::kAllowSuspend;
   Millis suspend_after{60'000};
-  std::string api_url = "https://console.neon.tech/api/v2";
+  HttpEndpoint api_url = DefaultNeonApiUrl();
   std::string api_key_env = "NEON_API_KEY";
   std::string project_id;
   std::string endpoint_id;  // "" = derived from the host

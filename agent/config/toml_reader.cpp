@@ -11,7 +11,6 @@
 
 #include "config/database_url.hpp"
 #include "config/suggest.hpp"
-#include "net/http_endpoint.hpp"
 
 namespace pgvigil {
 namespace {
@@ -169,16 +168,6 @@ ListenAddress ReadListen(const Value& v) {
   auto listen = ParseListenAddress(ReadString(v));
   if (!listen) v.Fail(listen.error());
   return *listen;
-}
-
-std::string ReadHttpUrl(const Value& v, std::string_view example) {
-  std::string url = ReadString(v);
-  if (url.empty()) return url;
-  if (!url.starts_with("http://") && !url.starts_with("https://")) {
-    v.Fail("expected an http:// or https:// URL, e.g. " + Quote(example));
-  }
-  if (auto ep = ParseHttpEndpoint(url); !ep) v.Fail(ep.error() + "; use e.g. " + Quote(example));
-  return url;
 }
 
 std::string ReadConfigFile(const std::string& path) {

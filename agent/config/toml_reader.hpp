@@ -40,8 +40,6 @@ Millis ReadDuration(const Value& v, Millis min = Millis(1));
 bool IsEnvName(std::string_view name);
 std::string ReadEnvName(const Value& v);  // "" or an environment variable name
 ListenAddress ReadListen(const Value& v);
-// "" or an http(s) URL that net/ParseHttpEndpoint accepts (so nothing later refuses it).
-std::string ReadHttpUrl(const Value& v, std::string_view example);
 
 template <typename E>
 struct EnumName {

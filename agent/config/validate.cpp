@@ -81,10 +81,8 @@ void ResolveDatabaseUrl(Settings& s, const Pending& p) {
     }
   }
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (parsed.error) {
-    throw ConfigError(where + ": " + WithoutUrlPrefix(parsed.error->message));
-  }
-  s.database.conn = std::move(*parsed.params);
+  if (!parsed) throw ConfigError(where + ": " + WithoutUrlPrefix(parsed.error().message));
+  s.database.conn = std::move(*parsed);
   // The URL's own application_name wins: the user wrote it next to the credentials on purpose.
   if (std::string from_url = s.database.conn.Get("application_name"); !from_url.empty()) {
     s.database.application_name = from_url;

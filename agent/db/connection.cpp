@@ -117,14 +117,16 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
   impl->abort = abort;
 
   // Names are resolved here, under the deadline, instead of by a blocking lookup inside libpq.
-  ResolvedParams resolved =
-      ResolveHosts(params, deadline, abort != nullptr ? abort->token() : std::stop_token{});
-  if (resolved.error) {
-    resolved.error->message = ScrubSecrets(std::move(resolved.error->message), impl->secrets);
-    return tl::make_unexpected(std::move(*resolved.error));
+  ConnParams resolved;
+  if (auto r =
+          ResolveHosts(params, deadline, abort != nullptr ? abort->token() : std::stop_token{})) {
+    resolved = std::move(*r);
+  } else {
+    return tl::make_unexpected(DbError{r.error().kind, r.error().sqlstate,
+                                       ScrubSecrets(std::move(r.error().message), impl->secrets)});
   }
   std::vector<const char*> keys, values;
-  for (const auto& [k, v] : resolved.params.params) {
+  for (const auto& [k, v] : resolved.params) {
     if (k == "client_encoding") continue;
     keys.push_back(k.c_str());
     values.push_back(v.c_str());

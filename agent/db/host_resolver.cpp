@@ -54,20 +54,19 @@ ConnParams WithHostAddresses(const ConnParams& params, const std::vector<std::st
 
 ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline,
                             std::stop_token stop) {
-  ResolvedParams result{params, std::nullopt};
   if (!params.Get("hostaddr").empty() || !ProcessEnv("PGHOSTADDR").value_or("").empty())
-    return result;
+    return params;
   ConnParams base = params;
   if (base.Get("host").empty()) base.Set("host", ProcessEnv("PGHOST").value_or(""));
   const std::vector<std::string> hosts = SplitCommas(base.Get("host"));
   const std::vector<std::string> ports = SplitCommas(base.Get("port"));
-  if (ports.size() > 1 && ports.size() != hosts.size()) return result;
+  if (ports.size() > 1 && ports.size() != hosts.size()) return params;
 
   std::vector<std::string> names;
   for (const auto& h : hosts) {
     if (NeedsLookup(h)) names.push_back(h);
   }
-  if (names.empty()) return result;
+  if (names.empty()) return params;
   const std::vector<HostLookup> found = LookupHosts(names, deadline, std::move(stop));
   // Entries whose name does not resolve are dropped (libpq would only look them up again and
   // move on); the first such error is the answer when no entry is left. No answer in time is
@@ -79,29 +78,25 @@ ResolvedParams ResolveHosts(const ConnParams& params, Clock::time_point deadline
   for (size_t i = 0; i < hosts.size(); ++i) {
     if (NeedsLookup(hosts[i])) {
       const HostLookup& l = found[next++];
-      if (!l.ok()) {
-        if (l.timed_out) {
-          result.error = DnsError(hosts[i], l.error + " (the connect deadline)");
-          return result;
+      if (!l) {
+        if (l.error().timed_out) {
+          return tl::make_unexpected(
+              DnsError(hosts[i], l.error().message + " (the connect deadline)"));
         }
-        if (!first_failure) first_failure = DnsError(hosts[i], l.error);
+        if (!first_failure) first_failure = DnsError(hosts[i], l.error().message);
         continue;
       }
-      addresses.push_back(l.addresses);
+      addresses.push_back(*l);
     } else {
       addresses.emplace_back();
     }
     kept_hosts.push_back(hosts[i]);
     if (ports.size() > 1) kept_ports.push_back(ports[i]);
   }
-  if (kept_hosts.empty()) {
-    result.error = first_failure;
-    return result;
-  }
+  if (kept_hosts.empty()) return tl::make_unexpected(std::move(*first_failure));
   base.Set("host", JoinCommas(kept_hosts));
   if (ports.size() > 1) base.Set("port", JoinCommas(kept_ports));
-  result.params = WithHostAddresses(base, kept_hosts, addresses);
-  return result;
+  return WithHostAddresses(base, kept_hosts, addresses);
 }
 
 }  // namespace pgvigil

@@ -13,13 +13,13 @@
 
 #include "config/database_url.hpp"
 #include "db/db_error.hpp"
+#include "util/result.hpp"
 
 namespace pgvigil {
 
-struct ResolvedParams {
-  ConnParams params;             // the input with hostaddr filled in (when no error)
-  std::optional<DbError> error;  // kDns: the name does not resolve or no answer in time
-};
+// The input with hostaddr filled in, or a kDns error: the name does not resolve or no answer in
+// time.
+using ResolvedParams = Result<ConnParams, DbError>;
 
 // Entries that need no lookup (IP literals, socket directories, empty = libpq's default) pass
 // through; so does everything when `hostaddr` is set (here or in PGHOSTADDR) or when the

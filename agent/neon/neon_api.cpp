@@ -26,21 +26,6 @@ std::string OneLine(std::string text, std::size_t max = 200) {
   return text;
 }
 
-// The API base URL: http(s), no userinfo (the key goes in a header), no trailing slash.
-Result<HttpEndpoint> ParseApiUrl(const std::string& url) {
-  auto parsed = ParseHttpEndpoint(url);
-  if (!parsed) {
-    return Fail("neon.api_url " + parsed.error() +
-                "; use e.g. https://console.neon.tech/api/v2 (http:// for tests)");
-  }
-  if (!parsed->username.empty() || !parsed->password.empty() || !parsed->query.empty()) {
-    return Fail("neon.api_url \"" + parsed->Redacted() +
-                "\" must not carry a user or a query; the key comes from neon.api_key_env");
-  }
-  while (!parsed->path.empty() && parsed->path.back() == '/') parsed->path.pop_back();
-  return parsed;
-}
-
 ApiError MakeError(ApiErrorKind kind, int status, std::string message) {
   ApiError e;
   e.kind = kind;
@@ -97,15 +82,13 @@ bool ApiError::Transient() const {
          kind == ApiErrorKind::kNetwork || kind == ApiErrorKind::kBadResponse;
 }
 
-std::string ApiResult::Outcome() const {
-  if (ok()) return "ok";
-  return std::string(ApiErrorKindName(error ? error->kind : ApiErrorKind::kNetwork));
+std::string ApiOutcome(const ApiResult& result) {
+  return result ? "ok" : std::string(ApiErrorKindName(result.error().kind));
 }
 
 ApiResult InterpretEndpointResponse(int status, std::string_view body,
                                     std::optional<std::string> retry_after, std::string_view key,
                                     SystemTime now) {
-  ApiResult r;
   // Neon's error bodies carry {"message": "..."}; show it (scrubbed, one line) for context.
   auto body_message = [&]() -> std::string {
     auto j = nlohmann::json::parse(body, nullptr, false);
@@ -115,49 +98,45 @@ ApiResult InterpretEndpointResponse(int status, std::string_view body,
     return "";
   };
   if (status == 401 || status == 403) {
-    r.error = MakeError(ApiErrorKind::kUnauthorized, status,
-                        "Neon API answered " + std::to_string(status) + body_message() +
-                            "; check NEON_API_KEY (neon.api_key_env) and that the key can read "
-                            "this project");
-    return r;
+    return tl::make_unexpected(
+        MakeError(ApiErrorKind::kUnauthorized, status,
+                  "Neon API answered " + std::to_string(status) + body_message() +
+                      "; check NEON_API_KEY (neon.api_key_env) and that the key can read "
+                      "this project"));
   }
   if (status == 404) {
-    r.error = MakeError(
+    return tl::make_unexpected(MakeError(
         ApiErrorKind::kNotFound, status,
-        "Neon API answered 404" + body_message() + "; check neon.project_id and neon.endpoint_id");
-    return r;
+        "Neon API answered 404" + body_message() + "; check neon.project_id and neon.endpoint_id"));
   }
   if (status == 429 || status == 503) {
     std::optional<Millis> wait;
     if (retry_after) wait = ParseRetryAfter(*retry_after, now);
-    if (status == 429) {
-      r.error = MakeError(ApiErrorKind::kRateLimited, status,
-                          "Neon API rate limit reached (429); backing off");
-    } else {
-      r.error = MakeError(ApiErrorKind::kServer, status,
-                          "Neon API unavailable (503)" + body_message() + "; retrying later");
-    }
-    r.error->retry_after = wait;
-    return r;
+    ApiError e =
+        status == 429
+            ? MakeError(ApiErrorKind::kRateLimited, status,
+                        "Neon API rate limit reached (429); backing off")
+            : MakeError(ApiErrorKind::kServer, status,
+                        "Neon API unavailable (503)" + body_message() + "; retrying later");
+    e.retry_after = wait;
+    return tl::make_unexpected(std::move(e));
   }
   if (status != 200) {
-    r.error = MakeError(
+    return tl::make_unexpected(MakeError(
         ApiErrorKind::kServer, status,
-        "Neon API answered " + std::to_string(status) + body_message() + "; retrying later");
-    return r;
+        "Neon API answered " + std::to_string(status) + body_message() + "; retrying later"));
   }
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("endpoint") || !j["endpoint"].is_object()) {
-    r.error = MakeError(ApiErrorKind::kBadResponse, status,
-                        "Neon API response has no \"endpoint\" object; is neon.api_url the API "
-                        "base (e.g. https://console.neon.tech/api/v2)?");
-    return r;
+    return tl::make_unexpected(
+        MakeError(ApiErrorKind::kBadResponse, status,
+                  "Neon API response has no \"endpoint\" object; is neon.api_url the API "
+                  "base (e.g. https://console.neon.tech/api/v2)?"));
   }
   const auto& ep = j["endpoint"];
   if (!ep.contains("current_state") || !ep["current_state"].is_string()) {
-    r.error = MakeError(ApiErrorKind::kBadResponse, status,
-                        "Neon API response has no endpoint.current_state");
-    return r;
+    return tl::make_unexpected(MakeError(ApiErrorKind::kBadResponse, status,
+                                         "Neon API response has no endpoint.current_state"));
   }
   ComputeState cs;
   cs.raw_state = OneLine(ep["current_state"].get<std::string>(), 32);
@@ -168,16 +147,10 @@ ApiResult InterpretEndpointResponse(int status, std::string_view body,
   if (ep.contains("last_active") && ep["last_active"].is_string()) {
     cs.last_active = ParseRfc3339(ep["last_active"].get<std::string>());
   }
-  r.state = std::move(cs);
-  return r;
+  return cs;
 }
 
 NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
-  auto parsed = ParseApiUrl(options_.api_url);
-  if (!parsed) {
-    config_error_ = MakeError(ApiErrorKind::kConfig, 0, parsed.error());
-    return;
-  }
   if (options_.api_key.empty()) {
     config_error_ =
         MakeError(ApiErrorKind::kConfig, 0, "no Neon API key; set NEON_API_KEY (neon.api_key_env)");
@@ -188,18 +161,15 @@ NeonApi::NeonApi(NeonApiOptions options) : options_(std::move(options)) {
                               "neon.project_id and an endpoint id are needed to watch the compute");
     return;
   }
-  path_ = parsed->path + "/projects/" + options_.project_id + "/endpoints/" + options_.endpoint_id;
-  client_ = std::make_unique<HttpClient>(std::move(*parsed));
+  path_ = options_.api_url.path + "/projects/" + options_.project_id + "/endpoints/" +
+          options_.endpoint_id;
+  client_ = std::make_unique<HttpClient>(options_.api_url);
 }
 
 NeonApi::~NeonApi() = default;
 
 ApiResult NeonApi::GetEndpoint() {
-  ApiResult r;
-  if (config_error_) {
-    r.error = config_error_;
-    return r;
-  }
+  if (config_error_) return tl::make_unexpected(*config_error_);
   HttpRequest request;
   request.target = path_;
   request.headers = {{"Authorization", "Bearer " + options_.api_key},
@@ -211,17 +181,15 @@ ApiResult NeonApi::GetEndpoint() {
                               options_.read_timeout};
   auto reply = client_->Send(request, timeouts);
   if (!reply && reply.error().kind == HttpErrorKind::kDns) {
-    r.error = MakeError(ApiErrorKind::kNetwork, 0,
-                        "Neon API host \"" + OneLine(client_->endpoint().host) +
-                            "\" does not resolve: " + reply.error().message +
-                            "; check neon.api_url and DNS");
-    return r;
+    return tl::make_unexpected(MakeError(ApiErrorKind::kNetwork, 0,
+                                         "Neon API host \"" + OneLine(client_->endpoint().host) +
+                                             "\" does not resolve: " + reply.error().message +
+                                             "; check neon.api_url and DNS"));
   }
   if (!reply) {
-    r.error = MakeError(ApiErrorKind::kNetwork, 0,
-                        "Neon API request failed: " + reply.error().message +
-                            "; check neon.api_url and network access");
-    return r;
+    return tl::make_unexpected(MakeError(ApiErrorKind::kNetwork, 0,
+                                         "Neon API request failed: " + reply.error().message +
+                                             "; check neon.api_url and network access"));
   }
   return InterpretEndpointResponse(reply->status, reply->body, reply->retry_after, options_.api_key,
                                    std::chrono::system_clock::now());
@@ -245,11 +213,11 @@ PollPacer::Clock::time_point PollPacer::OnResult(Clock::time_point now, const Ap
   while (static_cast<int>(window_.size()) > options_.max_per_minute) window_.pop_front();
 
   Millis delay = options_.interval;
-  if (result.ok()) {
+  if (result) {
     consecutive_failures_ = 0;
   } else {
     ++consecutive_failures_;
-    const ApiError& e = *result.error;
+    const ApiError& e = result.error();
     if (e.kind == ApiErrorKind::kRateLimited) {
       // Neon asked us to slow down: interval, 2x, 4x, ... capped at max_backoff.
       delay = std::max(

@@ -14,6 +14,8 @@
 #include <string_view>
 
 #include "config/duration.hpp"
+#include "config/endpoints.hpp"
+#include "util/result.hpp"
 #include "util/retry_after.hpp"  // ParseRetryAfter
 #include "util/time.hpp"
 #include "util/time_format.hpp"  // ParseRfc3339
@@ -55,16 +57,13 @@ struct ApiError {
   bool Transient() const;
 };
 
-struct ApiResult {
-  std::optional<ComputeState> state;
-  std::optional<ApiError> error;
-  bool ok() const { return state.has_value(); }
-  // "ok" or ApiErrorKindName: the outcome label for pgvigil_neon_api_requests_total.
-  std::string Outcome() const;
-};
+using ApiResult = Result<ComputeState, ApiError>;
+// "ok" or ApiErrorKindName: the outcome label for pgvigil_neon_api_requests_total.
+std::string ApiOutcome(const ApiResult& result);
 
 struct NeonApiOptions {
-  std::string api_url = "https://console.neon.tech/api/v2";  // http:// allowed (tests)
+  // Parsed by config (config/endpoints.hpp: ParseNeonApiUrl): no user, query or trailing slash.
+  HttpEndpoint api_url = DefaultNeonApiUrl();
   std::string api_key;
   std::string project_id;
   std::string endpoint_id;

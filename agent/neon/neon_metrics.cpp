@@ -88,7 +88,7 @@ void NeonMetrics::RecordColdStart(std::chrono::nanoseconds duration) {
 }
 
 void NeonMetrics::RecordApiRequest(const ApiResult& result) {
-  api_requests_->Add({{"outcome", result.Outcome()}}).Increment();
+  api_requests_->Add({{"outcome", ApiOutcome(result)}}).Increment();
 }
 
 nlohmann::json NeonStatusSection(const NeonStatus& s) {

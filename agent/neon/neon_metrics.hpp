@@ -38,7 +38,7 @@ class NeonMetrics {
   void SetComputeState(ComputeStateKind state);
   void SetPolicyState(PolicyState state);
   void RecordColdStart(std::chrono::nanoseconds duration);
-  void RecordApiRequest(const ApiResult& result);  // outcome label = result.Outcome()
+  void RecordApiRequest(const ApiResult& result);  // outcome label = ApiOutcome(result)
   void RecordSessionTerminated() { sessions_terminated_->Increment(); }
   void RecordWake(const WakeObservation& wake);
 

@@ -104,22 +104,22 @@ Decision NeonWatch::Tick(PolicyTime now) {
   {
     std::lock_guard lock(mu_);
     status_.last_api_at = now.wall;
-    status_.last_api_outcome = r.Outcome();
-    status_.last_api_error = r.error ? r.error->message : "";
-    if (r.state) {
+    status_.last_api_outcome = ApiOutcome(r);
+    status_.last_api_error = r ? "" : r.error().message;
+    if (r) {
       status_.compute_reason.clear();
       status_.compute_hint.clear();
-      status_.compute_state = r.state->state;
-      status_.suspend_timeout_seconds = r.state->suspend_timeout_seconds;
-      status_.last_active = r.state->last_active;
+      status_.compute_state = r->state;
+      status_.suspend_timeout_seconds = r->suspend_timeout_seconds;
+      status_.last_active = r->last_active;
     }
   }
-  if (r.state) {
-    metrics_.SetComputeState(r.state->state);
-    return Note(policy_.OnApiState(now, *r.state));
+  if (r) {
+    metrics_.SetComputeState(r->state);
+    return Note(policy_.OnApiState(now, *r));
   }
-  LogWarn("neon API request failed", {{"error", r.error->message}});
-  return Note(policy_.OnApiError(now, *r.error));
+  LogWarn("neon API request failed", {{"error", r.error().message}});
+  return Note(policy_.OnApiError(now, r.error()));
 }
 
 Decision NeonWatch::AfterProbe(PolicyTime now, bool ok, Connection* conn, const OwnUsage& own,

@@ -68,8 +68,9 @@ Result<HttpReply, HttpError> HttpClient::Send(const HttpRequest& request,
   if (abort_.stop_requested()) {
     return tl::unexpected(HttpError{HttpErrorKind::kCanceled, false, "canceled"});
   }
-  if (!found.ok()) {
-    return tl::unexpected(HttpError{HttpErrorKind::kDns, found.timed_out, found.error});
+  if (!found) {
+    return tl::unexpected(
+        HttpError{HttpErrorKind::kDns, found.error().timed_out, found.error().message});
   }
   // With a budget, what the lookup used is not given again.
   Millis connect = timeouts.connect;
@@ -90,7 +91,7 @@ Result<HttpReply, HttpError> HttpClient::Send(const HttpRequest& request,
   }
   const auto t0 = Clock::now();
   httplib::Result res{nullptr, httplib::Error::Unknown};
-  TryAddresses(found.addresses, &address_, [&](const std::string& address) {
+  TryAddresses(*found, &address_, [&](const std::string& address) {
     client_->set_hostname_addr_map({{endpoint_.host, address}});
     if (request.method == "POST") {
       res = client_->Post(request.target, headers, request.body, request.content_type);

@@ -51,19 +51,9 @@ std::string Snippet(std::string_view body) {
 
 }  // namespace
 
-Result<HttpEndpoint> ParseOtlpEndpoint(std::string_view url) {
-  auto ep = ParseHttpEndpoint(url);
-  if (!ep) {
-    return Fail("tracing.otlp_endpoint: " + ep.error() +
-                "; use e.g. \"http://localhost:4318/v1/traces\"");
-  }
-  if (ep->path.empty() || ep->path == "/") ep->path = "/v1/traces";
-  return ep;
-}
-
 OtlpExporterOptions OtlpExporterOptions::FromSettings(const TracingSettings& s) {
   OtlpExporterOptions o;
-  o.endpoint = s.otlp_endpoint;
+  if (s.otlp_endpoint) o.endpoint = *s.otlp_endpoint;
   o.headers = s.headers;
   o.export_interval = s.export_interval;
   o.export_timeout = s.export_timeout;
@@ -72,12 +62,6 @@ OtlpExporterOptions OtlpExporterOptions::FromSettings(const TracingSettings& s) 
 }
 
 namespace {
-
-HttpEndpoint ParseOrThrow(const std::string& url) {
-  auto ep = ParseOtlpEndpoint(url);
-  if (!ep) throw std::invalid_argument(ep.error());
-  return *ep;
-}
 
 OtlpExporterOptions Sanitize(OtlpExporterOptions o) {
   o.queue_spans = std::max<size_t>(o.queue_spans, 1);
@@ -95,7 +79,7 @@ OtlpExporterOptions Sanitize(OtlpExporterOptions o) {
 OtlpExporter::OtlpExporter(OtlpExporterOptions options, TraceResource resource,
                            TracingMetrics* metrics)
     : options_(Sanitize(std::move(options))),
-      client_(ParseOrThrow(options_.endpoint)),
+      client_(options_.endpoint),
       resource_(std::move(resource)),
       metrics_(metrics) {
   status_.endpoint = client_.endpoint().Redacted();

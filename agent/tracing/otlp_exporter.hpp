@@ -34,13 +34,8 @@
 
 namespace pgvigil {
 
-// The collector URL (net/http_endpoint.hpp) with OTLP's default path "/v1/traces" when it has
-// none; the error names tracing.otlp_endpoint and gives an example. Config uses it too, so
-// --check-config refuses what the exporter would.
-Result<HttpEndpoint> ParseOtlpEndpoint(std::string_view url);
-
 struct OtlpExporterOptions {
-  std::string endpoint;                        // full URL; must be non-empty
+  HttpEndpoint endpoint;  // parsed by config (config/endpoints.hpp: ParseOtlpEndpoint)
   std::map<std::string, std::string> headers;  // values already resolved (may be secrets)
   std::chrono::milliseconds export_interval{5000};
   std::chrono::milliseconds export_timeout{10'000};  // connect, read and write timeouts each
@@ -70,8 +65,7 @@ struct ExporterStatus {
 
 class OtlpExporter : public SpanSink {
  public:
-  // Throws std::invalid_argument for an unusable endpoint (a start-up error). `metrics` may be
-  // null; it must outlive the exporter.
+  // `metrics` may be null; it must outlive the exporter.
   OtlpExporter(OtlpExporterOptions options, TraceResource resource,
                TracingMetrics* metrics = nullptr);
   ~OtlpExporter() override;  // Shutdown(export_timeout) if not done yet

@@ -113,10 +113,11 @@ std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
   std::vector<std::shared_ptr<Lookup>> running(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     if (IsNumericHost(names[i])) {
-      results[i].addresses = {names[i]};
+      results[i] = std::vector<std::string>{names[i]};
     } else {
-      running[i] = Registry().Join(names[i], &results[i].error);
-      results[i].timed_out = !running[i];
+      std::string error;
+      running[i] = Registry().Join(names[i], &error);
+      if (!running[i]) results[i] = tl::make_unexpected(LookupError{std::move(error), true});
     }
   }
   const auto started = Clock::now();
@@ -128,17 +129,17 @@ std::vector<HostLookup> LookupHosts(const std::vector<std::string>& names,
       char waited[32];
       std::snprintf(waited, sizeof waited, "%.1f",
                     std::chrono::duration<double>(Clock::now() - started).count());
-      results[i].error =
-          std::string(stop.stop_requested() ? "lookup abandoned after "
-                                            : "no answer from the DNS server within ") +
-          waited + " s";
-      results[i].timed_out = true;
+      results[i] = tl::make_unexpected(
+          LookupError{std::string(stop.stop_requested() ? "lookup abandoned after "
+                                                        : "no answer from the DNS server within ") +
+                          waited + " s",
+                      true});
     } else if (l.gai_error != 0) {
-      results[i].error = gai_strerror(l.gai_error);
+      results[i] = tl::make_unexpected(LookupError{gai_strerror(l.gai_error)});
     } else if (l.addresses.empty()) {
-      results[i].error = "no address";
+      results[i] = tl::make_unexpected(LookupError{"no address"});
     } else {
-      results[i].addresses = l.addresses;
+      results[i] = l.addresses;
     }
   }
   return results;

@@ -13,16 +13,18 @@
 #include <string_view>
 #include <vector>
 
+#include "util/result.hpp"
+
 namespace pgvigil {
 
 inline constexpr std::size_t kMaxLookupsInFlight = 8;
 
-struct HostLookup {
-  std::vector<std::string> addresses;  // numeric, in the resolver's order, no duplicates
-  std::string error;                   // "" when found: the resolver's text, or why not in time
+struct LookupError {
+  std::string message;     // the resolver's text, or why not in time
   bool timed_out = false;  // no answer by the deadline (or too many lookups still unanswered)
-  bool ok() const { return error.empty(); }
 };
+// The addresses (numeric, in the resolver's order, no duplicates, never empty) or why not.
+using HostLookup = Result<std::vector<std::string>, LookupError>;
 
 // True for IPv4/IPv6 literals (answered without a lookup).
 bool IsNumericHost(std::string_view host);

@@ -8,17 +8,15 @@ namespace {
 ConnParams MustParse(const std::string& url) {
   INFO("url: " << url);
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (parsed.error) FAIL("unexpected error: " << parsed.error->message);
-  REQUIRE(parsed.params.has_value());
-  return *parsed.params;
+  if (!parsed) FAIL("unexpected error: " << parsed.error().message);
+  return *parsed;
 }
 
 std::string MustFail(const std::string& url) {
   INFO("url: " << url);
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  REQUIRE_FALSE(parsed.params.has_value());
-  REQUIRE(parsed.error.has_value());
-  return parsed.error->message;
+  REQUIRE_FALSE(parsed.has_value());
+  return parsed.error().message;
 }
 
 TEST_CASE("postgres:// and postgresql:// URLs", "[config][url]") {

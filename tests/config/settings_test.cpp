@@ -48,7 +48,7 @@ std::string ReadFile(const std::string& path) {
 Settings DefaultsWithEnvUrl() {
   Settings s;
   s.database.url_env = "PGVIGIL_DATABASE_URL";
-  s.database.conn = *ParseDatabaseUrl(kEnvUrl).params;
+  s.database.conn = *ParseDatabaseUrl(kEnvUrl);
   s.database.conn.Set("application_name", "pgvigil");
   return s;
 }
@@ -190,7 +190,8 @@ endpoint_option = true
   CHECK(s.log == LogSettings{LogLevel::kDebug, LogFormat::kJson});
   CHECK(s.sampling == SamplingSettings{false, 2min, 30s, 2s, 0ms, 50, QueryTextMode::kNone, 64, 1s,
                                        10, 5, 30min});
-  CHECK(s.tracing.otlp_endpoint == "http://collector:4318/v1/traces");
+  REQUIRE(s.tracing.otlp_endpoint);
+  CHECK(s.tracing.otlp_endpoint->Redacted() == "http://collector:4318/v1/traces");
   CHECK(s.tracing.headers ==
         std::map<std::string, std::string>{{"x-api-key", "k-123"}, {"x-tenant", "acme"}});
   CHECK(s.tracing.sample_ratio == 0.0);
@@ -202,7 +203,7 @@ endpoint_option = true
   CHECK(s.neon.mode == NeonMode::kOn);
   CHECK(s.neon.idle_policy == IdlePolicy::kKeepAwake);
   CHECK(s.neon.suspend_after == 2min);
-  CHECK(s.neon.api_url == "http://127.0.0.1:1234/api/v2");
+  CHECK(s.neon.api_url.Redacted() == "http://127.0.0.1:1234/api/v2");
   CHECK(s.neon.api_key_env == "MY_NEON_KEY");
   CHECK(s.neon.project_id == "proj-1");
   CHECK(s.neon.endpoint_id == "ep-cool-1");

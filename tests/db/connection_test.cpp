@@ -20,8 +20,8 @@ using test::TcpListener;
 
 ConnParams Params(const std::string& url) {
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
-  return *parsed.params;
+  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
+  return *parsed;
 }
 
 std::string LocalUrl(int port, const std::string& extra = "") {

@@ -19,8 +19,8 @@ using test::PgServerOptions;
 
 ConnParams Params(const std::string& url) {
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
-  return *parsed.params;
+  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
+  return *parsed;
 }
 
 struct FakeClock {

@@ -26,8 +26,8 @@ using test::PgServer;
 
 Connection Open(const std::string& url) {
   ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
-  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
+  auto opened = Connection::Open(*parsed, Clock::now() + 10s);
   if (!opened.has_value()) throw std::runtime_error("connect failed: " + opened.error().message);
   return std::move(*opened);
 }

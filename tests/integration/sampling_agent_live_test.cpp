@@ -30,9 +30,9 @@ std::string SamplingConfig(const std::string& extra = "") {
 
 Connection OpenApp(const PgServer& pg) {
   ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
-  REQUIRE(parsed.params);
-  parsed.params->Set("application_name", "workload");
-  auto opened = Connection::Open(*parsed.params, std::chrono::steady_clock::now() + 10s);
+  REQUIRE(parsed.has_value());
+  parsed->Set("application_name", "workload");
+  auto opened = Connection::Open(*parsed, std::chrono::steady_clock::now() + 10s);
   REQUIRE(opened.has_value());
   return std::move(*opened);
 }

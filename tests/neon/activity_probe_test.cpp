@@ -143,8 +143,8 @@ ActivityVerdict Look(Connection& conn, ActivityTracker& tracker, const OwnUsage&
 
 ConnParams Params(const std::string& url, const std::string& app) {
   auto parsed = ParseDatabaseUrl(url);
-  REQUIRE(parsed.params);
-  ConnParams p = *parsed.params;
+  REQUIRE(parsed.has_value());
+  ConnParams p = *parsed;
   p.Set("application_name", app);
   return p;
 }

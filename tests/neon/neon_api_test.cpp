@@ -42,11 +42,11 @@ TEST_CASE("InterpretEndpointResponse maps statuses and bodies", "[neon]") {
         R"({"endpoint":{"id":"ep-a","current_state":"idle","suspend_timeout_seconds":300,
             "last_active":"2024-05-01T12:00:00Z"}})",
         std::nullopt, key, now);
-    REQUIRE(r.ok());
-    CHECK(r.Outcome() == "ok");
-    CHECK(r.state->state == ComputeStateKind::kIdle);
-    CHECK(r.state->suspend_timeout_seconds == 300);
-    CHECK(r.state->last_active == ParseRfc3339("2024-05-01T12:00:00Z"));
+    REQUIRE(r.has_value());
+    CHECK(ApiOutcome(r) == "ok");
+    CHECK(r->state == ComputeStateKind::kIdle);
+    CHECK(r->suspend_timeout_seconds == 300);
+    CHECK(r->last_active == ParseRfc3339("2024-05-01T12:00:00Z"));
   }
   SECTION("states") {
     for (auto [text, kind] : {std::pair{"init", ComputeStateKind::kInit},
@@ -56,53 +56,53 @@ TEST_CASE("InterpretEndpointResponse maps statuses and bodies", "[neon]") {
       auto r = InterpretEndpointResponse(
           200, std::string(R"({"endpoint":{"current_state":")") + text + "\"}}", std::nullopt, key,
           now);
-      REQUIRE(r.ok());
-      CHECK(r.state->state == kind);
-      CHECK(r.state->raw_state == text);
-      CHECK_FALSE(r.state->last_active);
+      REQUIRE(r.has_value());
+      CHECK(r->state == kind);
+      CHECK(r->raw_state == text);
+      CHECK_FALSE(r->last_active);
     }
   }
   SECTION("401 and 403 say to check the key and never echo it") {
     for (int status : {401, 403}) {
       auto r = InterpretEndpointResponse(status, R"({"message":"bad token napi_secretkey123"})",
                                          std::nullopt, key, now);
-      REQUIRE(r.error);
-      CHECK(r.error->kind == ApiErrorKind::kUnauthorized);
-      CHECK(r.error->http_status == status);
-      CHECK_FALSE(r.error->Transient());
-      CHECK_THAT(r.error->message, Catch::Contains("NEON_API_KEY"));
-      CHECK_THAT(r.error->message, !Catch::Contains(key));
-      CHECK(r.Outcome() == "unauthorized");
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().kind == ApiErrorKind::kUnauthorized);
+      CHECK(r.error().http_status == status);
+      CHECK_FALSE(r.error().Transient());
+      CHECK_THAT(r.error().message, Catch::Contains("NEON_API_KEY"));
+      CHECK_THAT(r.error().message, !Catch::Contains(key));
+      CHECK(ApiOutcome(r) == "unauthorized");
     }
   }
   SECTION("404 names the ids to check") {
     auto r = InterpretEndpointResponse(404, "not json", std::nullopt, key, now);
-    REQUIRE(r.error);
-    CHECK(r.error->kind == ApiErrorKind::kNotFound);
-    CHECK_THAT(r.error->message, Catch::Contains("neon.project_id"));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().kind == ApiErrorKind::kNotFound);
+    CHECK_THAT(r.error().message, Catch::Contains("neon.project_id"));
   }
   SECTION("429 carries Retry-After") {
     auto r = InterpretEndpointResponse(429, "", std::string("12"), key, now);
-    REQUIRE(r.error);
-    CHECK(r.error->kind == ApiErrorKind::kRateLimited);
-    CHECK(r.error->retry_after == Millis(12'000));
-    CHECK(r.error->Transient());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().kind == ApiErrorKind::kRateLimited);
+    CHECK(r.error().retry_after == Millis(12'000));
+    CHECK(r.error().Transient());
   }
   SECTION("5xx is a transient server error") {
     for (int status : {500, 502, 503}) {
       auto r = InterpretEndpointResponse(status, "", std::nullopt, key, now);
-      REQUIRE(r.error);
-      CHECK(r.error->kind == ApiErrorKind::kServer);
-      CHECK(r.error->Transient());
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().kind == ApiErrorKind::kServer);
+      CHECK(r.error().Transient());
     }
   }
   SECTION("unexpected bodies are bad responses") {
     for (const char* body : {"", "[]", "{\"endpoint\":3}", "{\"endpoint\":{}}",
                              "{\"endpoint\":{\"current_state\":5}}", "<html>"}) {
       auto r = InterpretEndpointResponse(200, body, std::nullopt, key, now);
-      REQUIRE(r.error);
-      CHECK(r.error->kind == ApiErrorKind::kBadResponse);
-      CHECK(r.Outcome() == "bad_response");
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().kind == ApiErrorKind::kBadResponse);
+      CHECK(ApiOutcome(r) == "bad_response");
     }
   }
 }
@@ -112,18 +112,12 @@ TEST_CASE("NeonApi reports configuration problems without a request", "[neon]") 
   o.api_key = "k";
   o.project_id = "p";
   o.endpoint_id = "e";
-  o.api_url = "ftp://example.com";
-  auto r = NeonApi(o).GetEndpoint();
-  REQUIRE(r.error);
-  CHECK(r.error->kind == ApiErrorKind::kConfig);
-  CHECK_THAT(r.error->message, Catch::Contains("https://"));
-
-  o.api_url = "https://console.neon.tech/api/v2/";
+  o.api_url = *ParseNeonApiUrl("https://console.neon.tech/api/v2/");
   o.api_key = "";
-  r = NeonApi(o).GetEndpoint();
-  REQUIRE(r.error);
-  CHECK(r.error->kind == ApiErrorKind::kConfig);
-  CHECK_THAT(r.error->message, Catch::Contains("NEON_API_KEY"));
+  auto r = NeonApi(o).GetEndpoint();
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().kind == ApiErrorKind::kConfig);
+  CHECK_THAT(r.error().message, Catch::Contains("NEON_API_KEY"));
 
   o.api_key = "k";
   NeonApi ok(o);
@@ -133,12 +127,9 @@ TEST_CASE("NeonApi reports configuration problems without a request", "[neon]") 
 TEST_CASE("PollPacer: interval, backoff, Retry-After, slow pace, window cap", "[neon]") {
   using Clock = PollPacer::Clock;
   auto t0 = Clock::time_point{} + std::chrono::hours(1);
-  ApiResult ok;
-  ok.state = ComputeState{};
+  ApiResult ok = ComputeState{};
   auto err = [](ApiErrorKind kind, std::optional<Millis> retry = std::nullopt) {
-    ApiResult r;
-    r.error = ApiError{kind, 0, retry, "x"};
-    return r;
+    return ApiResult(tl::make_unexpected(ApiError{kind, 0, retry, "x"}));
   };
   PollPacerOptions o;
   o.interval = 10s;

@@ -27,10 +27,8 @@ TEST_CASE("NeonMetrics registers and updates its families", "[neon]") {
   m.SetComputeState(ComputeStateKind::kIdle);
   m.SetPolicyState(PolicyState::kWaking);
   m.RecordColdStart(1500ms);
-  ApiResult ok;
-  ok.state = ComputeState{};
-  ApiResult unauthorized;
-  unauthorized.error = ApiError{ApiErrorKind::kUnauthorized, 401, {}, "x"};
+  ApiResult ok = ComputeState{};
+  ApiResult unauthorized = tl::make_unexpected(ApiError{ApiErrorKind::kUnauthorized, 401, {}, "x"});
   m.RecordApiRequest(ok);
   m.RecordApiRequest(ok);
   m.RecordApiRequest(unauthorized);

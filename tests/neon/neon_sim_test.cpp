@@ -17,8 +17,8 @@ using Clock = std::chrono::steady_clock;
 
 ConnParams Params(const std::string& url, const std::string& sslmode = "disable") {
   auto parsed = ParseDatabaseUrl(url);
-  REQUIRE(parsed.params);
-  ConnParams p = *parsed.params;
+  REQUIRE(parsed.has_value());
+  ConnParams p = *parsed;
   p.Set("sslmode", sslmode);
   p.Set("application_name", "neon_sim_test");
   return p;
@@ -26,7 +26,7 @@ ConnParams Params(const std::string& url, const std::string& sslmode = "disable"
 
 NeonApiOptions ApiOptions(const test::NeonSim& sim) {
   NeonApiOptions o;
-  o.api_url = sim.ApiUrl();
+  o.api_url = *ParseNeonApiUrl(sim.ApiUrl());
   o.api_key = sim.options().api_key;
   o.project_id = sim.options().project_id;
   o.endpoint_id = sim.options().endpoint_id;
@@ -37,8 +37,8 @@ NeonApiOptions ApiOptions(const test::NeonSim& sim) {
 
 ComputeStateKind ApiState(const test::NeonSim& sim) {
   auto r = NeonApi(ApiOptions(sim)).GetEndpoint();
-  REQUIRE(r.ok());
-  return r.state->state;
+  REQUIRE(r.has_value());
+  return r->state;
 }
 
 // A database other than `postgres`: Neon's rule counts its pg_stat_database activity.
@@ -154,11 +154,11 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
   test::NeonSim sim(server, o);
 
   auto r = NeonApi(ApiOptions(sim)).GetEndpoint();
-  REQUIRE(r.ok());
-  CHECK(r.state->state == ComputeStateKind::kActive);
-  CHECK(r.state->suspend_timeout_seconds == -1);  // never suspends on its own
-  REQUIRE(r.state->last_active);
-  CHECK(std::chrono::abs(*r.state->last_active - std::chrono::system_clock::now()) < 10s);
+  REQUIRE(r.has_value());
+  CHECK(r->state == ComputeStateKind::kActive);
+  CHECK(r->suspend_timeout_seconds == -1);  // never suspends on its own
+  REQUIRE(r->last_active);
+  CHECK(std::chrono::abs(*r->last_active - std::chrono::system_clock::now()) < 10s);
   CHECK(sim.api_requests() == 1);
 
   {  // init while starting, then active
@@ -182,62 +182,62 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     auto opts = ApiOptions(sim);
     opts.api_key = "napi_wrong_key_987654321";
     auto bad = NeonApi(opts).GetEndpoint();
-    REQUIRE(bad.error);
-    CHECK(bad.error->kind == ApiErrorKind::kUnauthorized);
-    CHECK(bad.error->http_status == 401);
-    CHECK_THAT(bad.error->message, Catch::Contains("NEON_API_KEY"));
-    CHECK_THAT(bad.error->message, !Catch::Contains(opts.api_key));
-    CHECK_THAT(bad.error->message, !Catch::Contains(sim.options().api_key));
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().kind == ApiErrorKind::kUnauthorized);
+    CHECK(bad.error().http_status == 401);
+    CHECK_THAT(bad.error().message, Catch::Contains("NEON_API_KEY"));
+    CHECK_THAT(bad.error().message, !Catch::Contains(opts.api_key));
+    CHECK_THAT(bad.error().message, !Catch::Contains(sim.options().api_key));
   }
   {  // the API host by name: looked up under the deadline, every address tried (/etc/hosts may
      // list ::1 first, where the simulator does not listen)
     auto opts = ApiOptions(sim);
-    const std::string ip_url = opts.api_url;
-    opts.api_url.replace(opts.api_url.find("127.0.0.1"), 9, "localhost");
-    REQUIRE(opts.api_url != ip_url);
+    REQUIRE(opts.api_url.host == "127.0.0.1");
+    opts.api_url.host = "localhost";
     NeonApi by_name(opts);
     for (int i = 0; i < 3; ++i) {
       auto reply = by_name.GetEndpoint();
-      INFO((reply.error ? reply.error->message : std::string()));
-      CHECK(reply.ok());
+      INFO((reply ? std::string() : reply.error().message));
+      CHECK(reply.has_value());
     }
-    opts.api_url = "http://pgvigil-no-such-host.invalid/api/v2";
+    opts.api_url = *ParseNeonApiUrl("http://pgvigil-no-such-host.invalid/api/v2");
     auto nx = NeonApi(opts).GetEndpoint();
-    REQUIRE(nx.error);
-    CHECK(nx.error->kind == ApiErrorKind::kNetwork);
-    CHECK_THAT(nx.error->message, Catch::Contains("pgvigil-no-such-host.invalid") &&
-                                      Catch::Contains("does not resolve"));
+    REQUIRE_FALSE(nx.has_value());
+    CHECK(nx.error().kind == ApiErrorKind::kNetwork);
+    CHECK_THAT(nx.error().message, Catch::Contains("pgvigil-no-such-host.invalid") &&
+                                       Catch::Contains("does not resolve"));
   }
   {  // a wrong endpoint id is not_found
     auto opts = ApiOptions(sim);
     opts.endpoint_id = "ep-nope";
     auto nf = NeonApi(opts).GetEndpoint();
-    REQUIRE(nf.error);
-    CHECK(nf.error->kind == ApiErrorKind::kNotFound);
+    REQUIRE_FALSE(nf.has_value());
+    CHECK(nf.error().kind == ApiErrorKind::kNotFound);
   }
   {  // 429 with Retry-After, then a forced 500
     sim.SetApiRateLimited(true, 7);
     auto rl = NeonApi(ApiOptions(sim)).GetEndpoint();
-    REQUIRE(rl.error);
-    CHECK(rl.error->kind == ApiErrorKind::kRateLimited);
-    CHECK(rl.error->retry_after == Millis(7000));
+    REQUIRE_FALSE(rl.has_value());
+    CHECK(rl.error().kind == ApiErrorKind::kRateLimited);
+    CHECK(rl.error().retry_after == Millis(7000));
     sim.SetApiRateLimited(false);
     sim.SetApiStatus(500);
     auto se = NeonApi(ApiOptions(sim)).GetEndpoint();
-    REQUIRE(se.error);
-    CHECK(se.error->kind == ApiErrorKind::kServer);
+    REQUIRE_FALSE(se.has_value());
+    CHECK(se.error().kind == ApiErrorKind::kServer);
     sim.SetApiStatus(0);
-    CHECK(NeonApi(ApiOptions(sim)).GetEndpoint().ok());
+    CHECK(NeonApi(ApiOptions(sim)).GetEndpoint().has_value());
   }
   {  // no server at the API URL is a network error, within the deadline
     auto opts = ApiOptions(sim);
-    opts.api_url = "http://127.0.0.1:" + std::to_string(test::FreeTcpPort()) + "/api/v2";
+    opts.api_url =
+        *ParseNeonApiUrl("http://127.0.0.1:" + std::to_string(test::FreeTcpPort()) + "/api/v2");
     auto begin = Clock::now();
     auto ne = NeonApi(opts).GetEndpoint();
     CHECK(Clock::now() - begin < 5s);
-    REQUIRE(ne.error);
-    CHECK(ne.error->kind == ApiErrorKind::kNetwork);
-    CHECK_THAT(ne.error->message, !Catch::Contains(opts.api_key));
+    REQUIRE_FALSE(ne.has_value());
+    CHECK(ne.error().kind == ApiErrorKind::kNetwork);
+    CHECK_THAT(ne.error().message, !Catch::Contains(opts.api_key));
   }
 }
 

@@ -13,9 +13,9 @@ namespace pgvigil {
 
 inline Connection OpenStatsSession(const test::PgServer& pg) {
   ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
-  if (!parsed.params) throw std::runtime_error("bad test URL: " + parsed.error->message);
+  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
   auto opened =
-      Connection::Open(*parsed.params, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+      Connection::Open(*parsed, std::chrono::steady_clock::now() + std::chrono::seconds(10));
   if (!opened.has_value()) throw std::runtime_error("connect failed: " + opened.error().message);
   return std::move(*opened);
 }

@@ -14,10 +14,10 @@ namespace pgvigil {
 inline Connection Open(const test::PgServer& pg, const std::string& app,
                        const std::string& db = "postgres") {
   ParsedUrl parsed = ParseDatabaseUrl(pg.Url(db));
-  REQUIRE(parsed.params);
-  parsed.params->Set("application_name", app);
+  REQUIRE(parsed.has_value());
+  parsed->Set("application_name", app);
   auto opened =
-      Connection::Open(*parsed.params, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+      Connection::Open(*parsed, std::chrono::steady_clock::now() + std::chrono::seconds(10));
   REQUIRE(opened.has_value());
   return std::move(*opened);
 }

@@ -27,10 +27,10 @@ using Clock = std::chrono::steady_clock;
 std::string RunElsewhere(const test::PgServer& pg, const std::string& app, const std::string& sql,
                          const std::string& options = "") {
   ParsedUrl parsed = ParseDatabaseUrl(pg.Url());
-  if (!parsed.params) return "bad URL: " + parsed.error->message;
-  parsed.params->Set("application_name", app);
-  if (!options.empty()) parsed.params->Set("options", options);
-  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  if (!parsed) return "bad URL: " + parsed.error().message;
+  parsed->Set("application_name", app);
+  if (!options.empty()) parsed->Set("options", options);
+  auto opened = Connection::Open(*parsed, Clock::now() + 10s);
   if (!opened.has_value()) return "connect: " + opened.error().message;
   auto r = opened->Exec(sql, Clock::now() + 10s);
   return r ? "" : sql + ": " + r.error().message;
@@ -325,8 +325,8 @@ TEST_CASE("Samplers work through PgBouncer in transaction mode [live]", "[live][
   test::PgServer pg;
   test::PgBouncer bouncer(pg);
   ParsedUrl parsed = ParseDatabaseUrl(bouncer.Url());
-  REQUIRE(parsed.params);
-  auto opened = Connection::Open(*parsed.params, Clock::now() + 10s);
+  REQUIRE(parsed.has_value());
+  auto opened = Connection::Open(*parsed, Clock::now() + 10s);
   REQUIRE(opened.has_value());
   Connection& conn = *opened;
   prometheus::Registry registry;

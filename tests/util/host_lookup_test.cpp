@@ -36,14 +36,13 @@ TEST_CASE("LookupHosts: names, literals and names that do not exist, in order", 
   const auto found =
       LookupHosts({"localhost", "10.1.2.3", "pgvigil-no-such-host.invalid"}, Clock::now() + 10s);
   REQUIRE(found.size() == 3);
-  REQUIRE(found[0].ok());
-  CHECK(Contains(found[0].addresses, "127.0.0.1"));
-  CHECK(found[1].ok());
-  CHECK(found[1].addresses == std::vector<std::string>{"10.1.2.3"});
-  CHECK_FALSE(found[2].ok());
-  CHECK_FALSE(found[2].timed_out);
-  CHECK_FALSE(found[2].error.empty());
-  CHECK(found[2].addresses.empty());
+  REQUIRE(found[0].has_value());
+  CHECK(Contains(*found[0], "127.0.0.1"));
+  REQUIRE(found[1].has_value());
+  CHECK(*found[1] == std::vector<std::string>{"10.1.2.3"});
+  REQUIRE_FALSE(found[2].has_value());
+  CHECK_FALSE(found[2].error().timed_out);
+  CHECK_FALSE(found[2].error().message.empty());
 }
 
 TEST_CASE("LookupHosts: many callers for one name at once all get the answer", "[util][dns]") {
@@ -55,8 +54,8 @@ TEST_CASE("LookupHosts: many callers for one name at once all get the answer", "
   for (auto& t : callers) t.join();
   for (const auto& r : results) {
     REQUIRE(r.size() == 1);
-    CHECK(r[0].ok());
-    CHECK(Contains(r[0].addresses, "127.0.0.1"));
+    REQUIRE(r[0].has_value());
+    CHECK(Contains(*r[0], "127.0.0.1"));
   }
 }
 
