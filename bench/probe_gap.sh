@@ -4,7 +4,9 @@
 # 300 idle connections held by bench/scale/hold_connections.py), pgvigil probing every 1 s while
 # its statistics and samplers run on short intervals (stats 5 s, activity 2 s, statements 10 s)
 # so they meet the probe often. /health is polled every 20 ms; each new database.last_probe_at is
-# one probe, and the gaps between them give p50/p99/max. Prints one Markdown table row per binary.
+# one probe (by traffic, probe.reuse_traffic: the end of the job statement that stood for it; the
+# "by traffic" column counts those), and the gaps between them give p50/p99/max. Prints one
+# Markdown table row per binary.
 #   PGVIGIL_BIN   binary to measure (default build/pgvigil); several, space-separated
 #   BENCH_SIZE    small | medium | large (default large)
 #   BENCH_SECONDS measuring time per binary (default 180)
@@ -44,8 +46,8 @@ dbs=$("${as_pg[@]}" psql -h "$work" -p "$pg_port" -U postgres -d postgres -Atqc 
 holder=$!
 for _ in $(seq 100); do grep -q holding "$work/holder.log" 2>/dev/null && break; sleep 0.2; done
 
-echo "| binary | probes | gap p50 | gap p99 | gap max | interval + 50 ms |"
-echo "|---|---|---|---|---|---|"
+echo "| binary | probes | by traffic | gap p50 | gap p99 | gap max | interval + 50 ms |"
+echo "|---|---|---|---|---|---|---|"
 for bin in $bins; do
   port=$(free_port)
   cat >"$work/pgvigil.toml" <<TOML

@@ -225,6 +225,7 @@ const std::vector<Field>& Schema() {
       KEY(probe, failure_threshold, Int(1, 100)),
       KEY(probe, success_threshold, Int(1, 100)),
       KEY(probe, degraded_latency, Duration()),
+      KEY(probe, reuse_traffic, Bool()),
 
       KEY(http, listen, Listen()),
       KEY(http, readyz_requires_db, Bool()),

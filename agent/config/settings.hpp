@@ -42,6 +42,9 @@ struct ProbeSettings {
   int failure_threshold = 3;
   int success_threshold = 1;
   Millis degraded_latency{500};
+  // A tick at which other database work on the probe's target is due lets that work's
+  // successful statement stand for the probe (no SELECT 1); false = SELECT 1 at every tick.
+  bool reuse_traffic = true;
 
   bool operator==(const ProbeSettings&) const = default;
 };

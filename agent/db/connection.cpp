@@ -62,6 +62,7 @@ struct Connection::Impl {
   std::string statement_comment;  // appended to every statement while set
   const AbortSignal* abort = nullptr;
   std::chrono::nanoseconds exec_time{0};
+  StatementTally statements;
 
   // A FATAL message the server sent while the session sat idle (57P01 when an administrator or
   // Neon's suspend ends it): libpq hands it to the notice receiver, not to a query.
@@ -183,17 +184,25 @@ DbResult<Connection> Connection::Open(const ConnParams& params, SteadyTime deadl
 DbResult<QueryResult> Connection::Exec(const std::string& sql,
                                        const std::vector<std::string>& params,
                                        SteadyTime deadline) {
-  struct Meter {  // adds this call's duration to exec_time on every return path
+  struct Meter {  // adds this call's duration and outcome to the tallies on every return path
     Impl* impl;
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    bool ok = false;
     ~Meter() {
-      if (impl) impl->exec_time += std::chrono::steady_clock::now() - start;
+      if (!impl) return;
+      impl->exec_time += std::chrono::steady_clock::now() - start;
+      if (ok) impl->statements.last_ok_at = std::chrono::system_clock::now();
+      ++(ok ? impl->statements.ok : impl->statements.failed);
     }
   } meter{impl_.get()};
   auto fail = [this](DbError e) {
     if (e.kind == ErrorKind::kTimeout || !impl_->conn ||
         PQstatus(impl_->conn.get()) == CONNECTION_BAD) {
       impl_->broken = true;
+    }
+    if (e.kind == ErrorKind::kAdminShutdown) {
+      ++impl_->statements.terminated;
+      impl_->statements.last_terminated = e;
     }
     return DbResult<QueryResult>(tl::make_unexpected(std::move(e)));
   };
@@ -329,6 +338,7 @@ DbResult<QueryResult> Connection::Exec(const std::string& sql,
     impl_->broken = true;
     return fail(DbError{ErrorKind::kProtocol, "", "the server sent no result"});
   }
+  meter.ok = true;
   return std::move(*last);
 }
 
@@ -350,6 +360,10 @@ void Connection::MarkBroken() {
 
 std::chrono::nanoseconds Connection::exec_time() const {
   return impl_ ? impl_->exec_time : std::chrono::nanoseconds(0);
+}
+
+StatementTally Connection::statements() const {
+  return impl_ ? impl_->statements : StatementTally{};
 }
 
 int Connection::backend_pid() const { return impl_ ? PQbackendPID(impl_->conn.get()) : 0; }

@@ -6,7 +6,9 @@
 // Not thread-safe: owned by one thread (the scheduler) at a time. Movable, not copyable.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +39,25 @@ class QueryResult {
 
  private:
   std::unique_ptr<PGresult, decltype(&PQclear)> res_;
+};
+
+// Statements run on a connection (or a pool's connections), by outcome: the probe lets a job's
+// successful statement stand for its own (runtime/probe_source.hpp).
+struct StatementTally {
+  std::uint64_t ok = 0;      // Exec calls that returned a result (empty queries too)
+  std::uint64_t failed = 0;  // Exec calls that returned an error, whatever the error
+  std::chrono::system_clock::time_point last_ok_at{};  // when the last success ended; epoch: none
+  // Failures because the server ended the session (57P01/57P02/57P03, kAdminShutdown): on Neon a
+  // suspend or restart, which the probe must see as it would on its own statement.
+  std::uint64_t terminated = 0;
+  std::optional<DbError> last_terminated;
+  void Add(const StatementTally& other) {
+    ok += other.ok;
+    failed += other.failed;
+    last_ok_at = std::max(last_ok_at, other.last_ok_at);
+    terminated += other.terminated;
+    if (other.last_terminated) last_terminated = other.last_terminated;
+  }
 };
 
 // A value or a DbError (util/result.hpp); `return tl::make_unexpected(error);` makes the error
@@ -83,7 +104,8 @@ class Connection {
   // server counts a statement as active only between receiving it and reporting idle, before
   // ReadyForQuery. The Neon activity check subtracts it to tell its own work from an app's.
   std::chrono::nanoseconds exec_time() const;
-  int server_version() const;                     // PQserverVersion
+  StatementTally statements() const;  // every Exec since the connection opened, by outcome
+  int server_version() const;         // PQserverVersion
   std::string parameter(const char* name) const;  // PQparameterStatus, "" when unknown
 
  private:

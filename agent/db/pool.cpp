@@ -48,19 +48,15 @@ SteadyTime Pool::Now() const { return clock_ ? clock_() : RealNow(); }
 void Pool::Close(Slot& slot, const std::string& reason) {
   if (!slot.conn) return;
   stats_.exec_seconds_total += std::chrono::duration<double>(slot.conn->exec_time()).count();
+  closed_statements_.Add(slot.conn->statements());
   slot.conn.reset();
   slot.busy = false;
   slot.close_on_release = false;
   ++stats_.closed_total[reason];
 }
 
-DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout) {
-  SteadyTime now = Now();
-  // Deadlines are real steady_clock times (Connection polls against them); the injected clock
-  // only drives lifetime, idle, validation and backoff bookkeeping.
-  SteadyTime op_deadline =
-      std::min(deadline, RealNow() + connect_timeout.value_or(connect_timeout_));
-
+bool Pool::TakeIdle(SteadyTime op_deadline, Lease& out) {
+  const SteadyTime now = Now();
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (!s.conn || s.busy) continue;
@@ -86,13 +82,29 @@ DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> c
     }
     s.busy = true;
     s.last_used = now;
-    Lease lease;
-    lease.pool_ = this;
-    lease.uncaught_ = std::uncaught_exceptions();
-    lease.conn_ = &*s.conn;
-    lease.slot_ = static_cast<int>(i);
-    return lease;
+    out.pool_ = this;
+    out.uncaught_ = std::uncaught_exceptions();
+    out.conn_ = &*s.conn;
+    out.slot_ = static_cast<int>(i);
+    return true;
   }
+  return false;
+}
+
+std::optional<Pool::Lease> Pool::AcquireIdle(SteadyTime deadline) {
+  Lease lease;
+  if (!TakeIdle(std::min(deadline, RealNow() + connect_timeout_), lease)) return std::nullopt;
+  return lease;
+}
+
+DbResult<Pool::Lease> Pool::Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout) {
+  SteadyTime now = Now();
+  // Deadlines are real steady_clock times (Connection polls against them); the injected clock
+  // only drives lifetime, idle, validation and backoff bookkeeping.
+  SteadyTime op_deadline =
+      std::min(deadline, RealNow() + connect_timeout.value_or(connect_timeout_));
+
+  if (Lease idle; TakeIdle(op_deadline, idle)) return idle;
 
   auto free_slot =
       std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.conn; });
@@ -228,6 +240,14 @@ PoolStats Pool::Stats() const {
   st.waiting = 0;
   st.backing_off = last_connect_error_.has_value() && Now() < next_connect_allowed_;
   return st;
+}
+
+StatementTally Pool::Statements() const {
+  StatementTally t = closed_statements_;
+  for (const Slot& s : slots_) {
+    if (s.conn) t.Add(s.conn->statements());
+  }
+  return t;
 }
 
 }  // namespace pgvigil

@@ -89,6 +89,9 @@ class Pool {
   // While backing off after a failed connect it returns the last error at once without
   // touching the network.
   DbResult<Lease> Acquire(SteadyTime deadline, std::optional<Millis> connect_timeout = {});
+  // An idle connection (checked as Acquire does: lifetime, idle time, validation) or nullopt;
+  // never opens one (jobs that run before a due probe: the probe owns connects).
+  std::optional<Lease> AcquireIdle(SteadyTime deadline);
   // Gives the connection back; it is closed when broken or past its lifetime. Same as letting
   // the Lease go out of scope.
   void Release(Lease lease) { lease.Return(); }
@@ -100,10 +103,14 @@ class Pool {
   // Time at which the next connect attempt is allowed (now when not backing off).
   SteadyTime NextConnectAllowed() const;
   PoolStats Stats() const;
+  // Connection::statements() summed over every connection this pool opened (open or closed).
+  StatementTally Statements() const;
 
  private:
   struct Slot;
   SteadyTime Now() const;
+  // The first usable idle connection, checked out into `out`; false when there is none.
+  bool TakeIdle(SteadyTime op_deadline, Lease& out);
   void GiveBack(int slot, const Connection* conn);
   void Close(Slot& slot, const std::string& reason);
   PoolSettings settings_;
@@ -116,6 +123,7 @@ class Pool {
   SteadyTime next_connect_allowed_{};
   std::optional<DbError> last_connect_error_;
   PoolStats stats_;
+  StatementTally closed_statements_;  // of the connections already closed
 };
 
 }  // namespace pgvigil

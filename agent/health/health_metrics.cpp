@@ -45,6 +45,15 @@ HealthMetrics::HealthMetrics(prometheus::Registry& r) {
                  .Help("Probes run, by outcome: ok or the error kind.")
                  .Register(r);
   probes_->Add({{"outcome", "ok"}});
+  probes_by_traffic_ =
+      &prometheus::BuildCounter()
+           .Name("pgvigil_probes_by_traffic_total")
+           .Help(
+               "Successful probes for which a successful statement of pgvigil's other work in "
+               "the same tick stood (no SELECT 1 sent, no latency observed); also counted in "
+               "pgvigil_probes_total{outcome=\"ok\"}.")
+           .Register(r)
+           .Add({});
   for (ErrorKind k : kCommonErrorKinds) probes_->Add({{"outcome", std::string(ErrorKindName(k))}});
   connect_duration_ = &prometheus::BuildHistogram()
                            .Name("pgvigil_connect_duration_seconds")
@@ -73,7 +82,10 @@ HealthMetrics::HealthMetrics(prometheus::Registry& r) {
 void HealthMetrics::RecordProbe(const ProbeResult& r) {
   pg_up_->Set(r.ok ? 1 : 0);
   probes_->Add({{"outcome", OutcomeOf(r)}}).Increment();
-  if (r.ok) probe_duration_->Observe(std::chrono::duration<double>(r.latency).count());
+  if (r.ok && r.by_traffic) probes_by_traffic_->Increment();
+  if (r.ok && !r.by_traffic) {
+    probe_duration_->Observe(std::chrono::duration<double>(r.latency).count());
+  }
   if (r.new_connection && r.connect_duration.count() > 0) {
     connect_duration_->Observe(std::chrono::duration<double>(r.connect_duration).count());
   }

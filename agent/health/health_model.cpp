@@ -54,7 +54,13 @@ bool HealthModel::Transition(DbState next, std::string reason) {
   return changed;
 }
 
-bool HealthModel::Observe(const ProbeResult& r) {
+bool HealthModel::Observe(const ProbeResult& result) {
+  ProbeResult r = result;
+  if (r.ok && r.by_traffic) {
+    r.latency = measured_latency_;  // nothing measured: the last measured latency stands
+  } else if (r.ok) {
+    measured_latency_ = r.latency;
+  }
   last_ = r;
   const std::size_t window = std::max<std::size_t>(5, 2 * settings_.failure_threshold);
   recent_.push_back(r.ok);

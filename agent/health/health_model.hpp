@@ -23,6 +23,10 @@ bool DbStateUsable(DbState s);
 
 struct ProbeResult {
   bool ok = false;
+  // A success "by traffic": a statement of pgvigil's other work on the probe's pool succeeded
+  // in this probe's tick and stood for the probe statement (probe.reuse_traffic). No latency
+  // was measured: the model keeps the last measured one (latency is ignored here).
+  bool by_traffic = false;
   std::chrono::nanoseconds latency{0};  // the probe query (or the failed attempt) duration
   std::chrono::system_clock::time_point at;
   std::optional<DbError> error;
@@ -34,7 +38,8 @@ class HealthModel {
  public:
   explicit HealthModel(ProbeSettings settings);
 
-  // Feeds one probe result. Returns true when the state changed.
+  // Feeds one probe result. Returns true when the state changed. A result by traffic counts as
+  // a success with the latency of the last probe that measured one (last() shows that one too).
   bool Observe(const ProbeResult& r);
   // Neon: the compute is asleep on purpose (healthy) / being woken. Return true on change.
   bool SetIdle(std::string reason);
@@ -61,6 +66,7 @@ class HealthModel {
   int consecutive_successes_ = 0;
   std::deque<bool> recent_;  // last N outcomes (N = 2 * failure_threshold, at least 5)
   std::optional<ProbeResult> last_;
+  std::chrono::nanoseconds measured_latency_{0};  // of the last successful probe statement
   std::optional<std::chrono::system_clock::time_point> last_success_;
 };
 

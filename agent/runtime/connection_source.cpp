@@ -69,6 +69,12 @@ bool ConnectionSource::WithJobConnection(std::chrono::steady_clock::time_point d
     RunGuarded(*held, fn);
     return true;
   }
+  if (idle_sessions_only_) {
+    auto idle = pool_.AcquireIdle(deadline);
+    if (!idle) return false;
+    RunGuarded(idle->conn(), fn);
+    return true;
+  }
   // The probe owns the main pool's connects and their backoff: jobs never open one while it
   // backs off.
   // NextConnectAllowed returns its own "now" when not backing off: read it first.

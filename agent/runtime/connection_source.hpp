@@ -29,6 +29,10 @@ class ConnectionSource {
   // which `fn` throws is discarded (marked broken) and the exception goes on.
   bool WithJobConnection(std::chrono::steady_clock::time_point deadline, Connection* held,
                          const std::function<void(Connection&)>& fn);
+  // While set (jobs that run before a due probe, whose success may stand for it), a job on the
+  // main pool only gets a session the pool already has open: it never connects, so connects,
+  // cold starts and their backoff stay the probe's (a suspended Neon compute is never woken).
+  void SetIdleSessionsOnly(bool on) { idle_sessions_only_ = on; }
 
   // pgvigil's own connects and statement time on the databases Neon counts (both pools), so the
   // Neon activity check does not take pgvigil's work for an application's.
@@ -46,6 +50,7 @@ class ConnectionSource {
   Pool pool_;
   std::optional<Pool> sampling_pool_;
   bool sampling_pool_failing_ = false;
+  bool idle_sessions_only_ = false;
   std::function<void(std::string_view)> on_sampling_lost_;
 };
 

@@ -28,13 +28,13 @@ bool ProbeJob::OnTurn(const Clock& clock, bool woken) {
   return std::exchange(probe_now_, false);
 }
 
-JobOutcome ProbeJob::Run(JobContext& ctx) {
+JobOutcome ProbeJob::Run(JobContext& ctx, const TickTraffic* traffic) {
   const Clock& clock = ctx.clock;
   if (!probing_) return {JobOutcome::Kind::kSkipped, clock.Steady() + interval()};
   // While the pool backs off after a failed connect, look again when it allows.
   const auto allowed = source_.NextConnectAllowed();
   if (!ctx.woken && allowed > clock.Steady()) return {JobOutcome::Kind::kSkipped, allowed};
-  Cycle(clock);
+  Cycle(clock, traffic);
   probe_now_ = false;  // a probe just ran: the next one keeps the interval
   return {last_ok_ ? JobOutcome::Kind::kDone : JobOutcome::Kind::kFailed,
           clock.Steady() + interval()};
@@ -93,10 +93,11 @@ void ProbeJob::Observe(const ProbeResult& r, bool count_failure) {
   }
 }
 
-// One probe: connect if needed, the probe statement under its deadline, then the Neon policy
+// One probe: connect if needed, the probe statement under its deadline (or, by traffic, what the
+// jobs that ran first in this tick found: ProbeSource), then the Neon policy
 // (activity check on the same session), all traced. The session goes back on every path (and is
 // discarded when something throws: see Pool::Lease).
-void ProbeJob::Cycle(const Clock& clock) {
+void ProbeJob::Cycle(const Clock& clock, const TickTraffic* traffic) {
   struct EndSession {
     ProbeSource& source;
     ~EndSession() { source.EndSession(); }
@@ -113,7 +114,7 @@ void ProbeJob::Cycle(const Clock& clock) {
   if (neon_ && was_idle) {
     connect_timeout = std::max(settings_.database.connect_timeout, settings_.neon.wake_timeout);
   }
-  const ProbeAttempt a = source_.Probe(connect_timeout, root);
+  const ProbeAttempt a = source_.Probe(connect_timeout, root, traffic);
   const ProbeResult& r = a.result;
 
   bool count_failure = true;

@@ -6,6 +6,9 @@
 // treats 57P01 on an established session as the compute's suspend, not a failure. While the pool
 // backs off after a failed connect it looks again when the backoff allows, or at once on
 // POST /wake.
+// By traffic: when jobs on the probe's pool ran first in this tick (TickTraffic), their outcome
+// may stand for the probe statement (ProbeSource); the health model, metrics, spans and the Neon
+// policy then follow that result exactly as they follow a probe statement's.
 // Not thread-safe: the scheduler thread only; its state is copied into snapshots there.
 #include <functional>
 #include <optional>
@@ -34,7 +37,12 @@ class ProbeJob final : public Job {
   // Every loop turn: Neon timers and API polls, and POST /wake. Returns true when the policy
   // wants a probe at once.
   bool OnTurn(const Clock& clock, bool woken);
-  JobOutcome Run(JobContext& ctx) override;
+  JobOutcome Run(JobContext& ctx) override { return Run(ctx, nullptr); }
+  // `traffic`: null when no job ran before the probe in this tick.
+  JobOutcome Run(JobContext& ctx, const TickTraffic* traffic);
+  StatementTally Statements() const { return source_.Statements(); }
+  bool reuse_traffic() const { return settings_.probe.reuse_traffic; }
+  Millis timeout() const { return settings_.probe.timeout; }
 
   // Called with the probe's session just before the Neon policy closes the pools, so the
   // statements sampler takes its last window (pg_stat_statements empties on a restart).
@@ -53,7 +61,7 @@ class ProbeJob final : public Job {
  private:
   void Apply(const Decision& d, const Clock& clock);
   void Observe(const ProbeResult& r, bool count_failure);
-  void Cycle(const Clock& clock);
+  void Cycle(const Clock& clock, const TickTraffic* traffic);
 
   const Settings& settings_;
   ProbeSource& source_;

@@ -7,6 +7,17 @@
 
 namespace pgvigil {
 
+namespace {
+// A job's statement in this tick met the server ending the session: the probe's result.
+bool ForwardTermination(const TickTraffic& traffic, const StatementTally& now, ProbeAttempt& a) {
+  if (now.terminated <= traffic.since.terminated || !now.last_terminated) return false;
+  a.connected = true;  // on the session pgvigil had, as the probe statement would have met it
+  a.result.at = std::chrono::system_clock::now();
+  a.result.error = now.last_terminated;
+  return true;
+}
+}  // namespace
+
 struct PoolProbeSource::Session {
   Pool::Lease lease;
 };
@@ -21,7 +32,10 @@ std::chrono::steady_clock::time_point PoolProbeSource::NextConnectAllowed() cons
   return connections_.main().NextConnectAllowed();
 }
 
-ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, ScopedSpan& root) {
+StatementTally PoolProbeSource::Statements() const { return connections_.main().Statements(); }
+
+ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, ScopedSpan& root,
+                                    const TickTraffic* traffic) {
   using SteadyClock = std::chrono::steady_clock;
   const auto& conn_params = settings_.database.conn;
   const DbCallInfo connect_call{conn_params.Database(), "connect", "", conn_params.Host(),
@@ -32,6 +46,7 @@ ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, Scope
   session_.reset();
   ProbeAttempt a;
   ProbeResult& r = a.result;
+  if (traffic && ForwardTermination(*traffic, connections_.main().Statements(), a)) return a;
   auto lease = connections_.main().Acquire(SteadyClock::time_point::max(), connect_timeout);
   if (!lease) {
     r.at = std::chrono::system_clock::now();
@@ -52,6 +67,16 @@ ProbeAttempt PoolProbeSource::Probe(std::optional<Millis> connect_timeout, Scope
     auto connect = StartDbClientSpan(*tracer_, connect_call, &root, started_wall);
     connect.SetAttribute("pgvigil.cold_start", cold);
     connect.End(started_wall + std::chrono::duration_cast<SpanTime::duration>(r.connect_duration));
+  }
+  if (traffic && traffic->jobs_ok && !r.new_connection) {
+    const StatementTally now = connections_.main().Statements();
+    if (now.ok > traffic->since.ok && now.failed == traffic->since.failed) {
+      r.ok = true;  // a statement of this tick answered: it stands for the probe statement
+      r.by_traffic = true;
+      r.at = now.last_ok_at;
+      root.SetAttribute("pgvigil.probe.by_traffic", true);
+      return a;
+    }
   }
   ScopedSpan query;
   std::string sql = kProbeSql;

@@ -46,6 +46,9 @@ Runtime::Runtime(const Settings& settings, SnapshotStore& snapshots, Lifecycle& 
   hooks.maintain = [this] { connections_.Maintain(); };
   hooks.shutdown = [this] { connections_.CloseAll("shutdown"); };
   hooks.may_run_jobs = [this](const JobContext& ctx) { return MayRunJobs(ctx); };
+  // Without neon.sampling_url every job uses the probe's pool: its success may stand for a probe.
+  hooks.on_probe_target = [this](const Job&) { return connections_.sampling() == nullptr; };
+  hooks.before_probe = [this](bool on) { connections_.SetIdleSessionsOnly(on); };
   probe_.SetOnDatabaseLost([this](std::string_view why) {
     ForgetDatabaseSeries();
     if (parts_.leader) parts_.leader->OnDatabaseLost(why);

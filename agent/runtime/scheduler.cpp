@@ -106,9 +106,17 @@ void Scheduler::Turn(bool woken) {
   lifecycle_.Beat();
   const auto now = clock_.Steady();
   if (probe_.probing() && (now >= probe_due_ || woken || probe_now)) {
+    gate_ = Gate::kUnasked;
+    // By traffic: due jobs on the probe's pool first, on a database the last probe found usable
+    // (the Neon policy has already decided to probe at all); their outcome stands for the probe.
+    std::optional<TickTraffic> traffic;
+    if (!woken && !probe_now && probe_.reuse_traffic() && probe_.database_ready()) {
+      traffic = RunBeforeProbe();
+      lifecycle_.Beat();
+    }
     JobContext ctx = Context(std::chrono::steady_clock::time_point::max(), woken);
     JobOutcome out;
-    if (Guarded("probe", [&] { out = probe_.Run(ctx); })) {
+    if (Guarded("probe", [&] { out = probe_.Run(ctx, traffic ? &*traffic : nullptr); })) {
       probe_due_ = out.next_run.value_or(clock_.Steady() + probe_.interval());
     } else {
       probe_due_ = clock_.Steady() + probe_.interval();
@@ -121,23 +129,69 @@ void Scheduler::Turn(bool woken) {
   if (hooks_.maintain) hooks_.maintain();
 }
 
+bool Scheduler::MayRunJobs(std::chrono::steady_clock::time_point window_end) {
+  if (gate_ == Gate::kUnasked) {
+    bool may = true;
+    if (hooks_.may_run_jobs) {
+      const JobContext ctx = Context(window_end, false);
+      may = false;
+      if (!Guarded("scheduler", [&] { may = hooks_.may_run_jobs(ctx); })) may = false;
+    }
+    gate_ = may ? Gate::kPassed : Gate::kDenied;
+  }
+  return gate_ == Gate::kPassed;
+}
+
+std::optional<TickTraffic> Scheduler::RunBeforeProbe() {
+  if (!hooks_.on_probe_target) return std::nullopt;
+  const auto now = clock_.Steady();
+  const auto end = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::nanoseconds(probe_.timeout()));
+  std::vector<Entry*> due;
+  for (Entry& e : entries_) {
+    if (e.due > now || !e.job->NeedsDatabase() || e.expected > kBeforeProbeBudget) continue;
+    bool on_target = false;
+    if (!Guarded("scheduler", [&] { on_target = hooks_.on_probe_target(*e.job); })) continue;
+    if (on_target) due.push_back(&e);
+  }
+  if (due.empty()) return std::nullopt;
+  std::stable_sort(due.begin(), due.end(),
+                   [](const Entry* a, const Entry* b) { return a->expected < b->expected; });
+  struct IdleSessionsOnly {  // jobs never connect ahead of the probe, whatever happens
+    const std::function<void(bool)>& hook;
+    explicit IdleSessionsOnly(const std::function<void(bool)>& h) : hook(h) {
+      if (hook) hook(true);
+    }
+    ~IdleSessionsOnly() {
+      if (hook) hook(false);
+    }
+  } idle_only(hooks_.before_probe);
+  // From here a statement may run (the fleet gate's too): the probe gets to see what it met.
+  TickTraffic traffic{probe_.Statements(), false};
+  if (!MayRunJobs(end)) return traffic;  // fleet follower: the probe statement as always
+  for (Entry* e : due) {
+    if (clock_.Steady() + e->expected > end) break;  // no room left: the probe decides
+    if (!RunEntry(*e, end)) break;  // at the first failure the probe statement decides
+    lifecycle_.Beat();
+    if (probe_.Statements().ok > traffic.since.ok) {
+      traffic.jobs_ok = true;  // one success stands for the probe
+      break;
+    }
+  }
+  return traffic;
+}
+
 void Scheduler::RunWindow() {
   const auto window_end = probe_due_ - kWindowMargin;
   std::vector<Entry*> order;
   for (Entry& e : entries_) order.push_back(&e);
   std::stable_sort(order.begin(), order.end(),
                    [](const Entry* a, const Entry* b) { return a->due < b->due; });
-  bool gate_passed = false;
   for (Entry* e : order) {
     const auto now = clock_.Steady();
     if (e->due > now) break;  // sorted: nothing later is due either
     if (!probe_.database_ready()) break;
-    if (!gate_passed && hooks_.may_run_jobs) {
-      bool may = false;
-      const JobContext ctx = Context(window_end, false);
-      if (!Guarded("scheduler", [&] { may = hooks_.may_run_jobs(ctx); }) || !may) return;
-      gate_passed = true;
-    }
+    if (!MayRunJobs(window_end)) return;
     // No room at all (a statement sent at the window's end would only time out), or the job's
     // last duration does not fit what is left: the next window. One deferred kMaxDeferrals
     // times runs on whatever room there is, so it makes progress and is measured again.
@@ -152,7 +206,7 @@ void Scheduler::RunWindow() {
   }
 }
 
-void Scheduler::RunEntry(Entry& e, std::chrono::steady_clock::time_point window_end) {
+bool Scheduler::RunEntry(Entry& e, std::chrono::steady_clock::time_point window_end) {
   e.deferrals = 0;
   JobContext ctx = Context(window_end, false);
   const auto started = ctx.started;
@@ -176,6 +230,7 @@ void Scheduler::RunEntry(Entry& e, std::chrono::steady_clock::time_point window_
     e.due = started +
             std::chrono::duration_cast<std::chrono::steady_clock::duration>(e.job->interval());
   }
+  return ok && (out.kind == JobOutcome::Kind::kDone || out.kind == JobOutcome::Kind::kMoreToDo);
 }
 
 void Scheduler::MakeAllDue() {

@@ -7,6 +7,13 @@
 // (its last one) does not fit the rest of the window waits for the next window; one deferred
 // kMaxDeferrals windows in a row runs anyway (still bounded), so a job longer than any window
 // makes progress and is measured again. After every turn `publish` runs.
+// By traffic (probe.reuse_traffic): when the probe is due, the database was ready at the last
+// probe, and jobs on the probe's target (hooks.on_probe_target) are due, the cheapest of them
+// (last run within kBeforeProbeBudget) run first, each bounded by min(its deadline, now +
+// probe.timeout) so a hung server is found as fast as by a probe, until a statement on the
+// probe's pool succeeded (stop at the first failure); the probe then lets that success stand
+// for its own statement (ProbeJob). The other due jobs run in the window after the probe as
+// always. Never on POST /wake or a probe the Neon policy asked for (those probe first).
 // No exception leaves the thread: one thrown by a job (or the loop itself, or publish) is caught,
 // counted in pgvigil_internal_errors_total{component = job name}, remembered for /health, and
 // the loop goes on.
@@ -38,6 +45,12 @@ struct SchedulerHooks {
   // Before the first job of a window (only when one is due): may the jobs run now? (fleet: only
   // the elected stats leader runs database-wide jobs). Unset = always.
   std::function<bool(const JobContext&)> may_run_jobs;
+  // Whether a job's statements go to the probe's pool (the main pool), so that their success
+  // may stand for the probe. Unset = no job does (a SELECT 1 at every probe).
+  std::function<bool(const Job&)> on_probe_target;
+  // Called with true before jobs run ahead of a due probe and with false after: meanwhile they
+  // must not open connections (ConnectionSource::SetIdleSessionsOnly). Unset = nothing to do.
+  std::function<void(bool)> before_probe;
 };
 
 class Scheduler {
@@ -45,6 +58,9 @@ class Scheduler {
   static constexpr auto kHeartbeat = std::chrono::seconds(1);
   static constexpr auto kWindowMargin = std::chrono::milliseconds(10);
   static constexpr int kMaxDeferrals = 3;
+  // A job runs before a due probe only when its last run took at most this long: the probe
+  // keeps its cadence (its gap grows by that job's duration at most).
+  static constexpr auto kBeforeProbeBudget = std::chrono::milliseconds(25);
 
   // Everything must outlive the scheduler. `jobs` run in the windows, in this order when equally
   // due.
@@ -83,8 +99,14 @@ class Scheduler {
     std::optional<std::chrono::system_clock::time_point> last_run_at;
   };
   void Run(std::stop_token stop);
+  enum class Gate { kUnasked, kPassed, kDenied };  // hooks.may_run_jobs, asked once per probe
   void RunWindow();
-  void RunEntry(Entry& e, std::chrono::steady_clock::time_point window_end);
+  // Before a due probe: the due jobs on the probe's target, cheapest first, until a statement
+  // on the probe's pool succeeded or a job failed. Nullopt when nothing ran.
+  std::optional<TickTraffic> RunBeforeProbe();
+  bool MayRunJobs(std::chrono::steady_clock::time_point window_end);
+  // Runs one job; false when it failed, was skipped or threw.
+  bool RunEntry(Entry& e, std::chrono::steady_clock::time_point window_end);
   JobContext Context(std::chrono::steady_clock::time_point window_end, bool woken);
 
   const Clock& clock_;
@@ -94,6 +116,7 @@ class Scheduler {
   std::vector<Entry> entries_;
   SchedulerHooks hooks_;
   std::chrono::steady_clock::time_point probe_due_{};
+  Gate gate_ = Gate::kUnasked;
   InternalErrors errors_;
 
   std::mutex wake_mu_;

@@ -164,6 +164,8 @@ def main():
         config = os.path.join(args.work, "pgvigil.toml")
         with open(config, "w") as f:
             f.write(f'[http]\nlisten = "127.0.0.1:{vport}"\n')
+            # Extra pgvigil settings, e.g. BENCH_PGVIGIL_TOML=$'[probe]\nreuse_traffic = false'
+            f.write(os.environ.get("BENCH_PGVIGIL_TOML", "") + "\n")
         v = run_tool(args, "pgvigil", "vigil", [args.pgvigil, "--config", config],
                      dict(env, PGVIGIL_DATABASE_URL=args.vigil_url), vport, 15)
         results.append(v)

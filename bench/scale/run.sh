@@ -9,6 +9,7 @@
 #   --rss-every N  also print each tool's RssAnon every N s (the hour-long run:
 #               --sizes large --tools pgvigil --minutes 60 --rss-every 60)
 #   PGVIGIL_BIN  the binary to measure (default: a Release build in build-bench/)
+#   BENCH_PGVIGIL_TOML  extra pgvigil settings (TOML), e.g. $'[probe]\nreuse_traffic = false'
 # About (warm-up + window) x 3 tools per size, plus setup (large: ~2 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -29,12 +29,29 @@ class FakeProbeSource final : public ProbeSource {
   SteadyPoint NextConnectAllowed() const override {
     return session_ ? clock_.Steady() : std::max(clock_.Steady(), backoff_until_);
   }
-  ProbeAttempt Probe(std::optional<Millis> connect_timeout, ScopedSpan&) override {
+  ProbeAttempt Probe(std::optional<Millis> connect_timeout, ScopedSpan&,
+                     const TickTraffic* traffic) override {
     probe_times.push_back(clock_.Steady());
     connect_timeouts.push_back(connect_timeout);
+    ProbeAttempt a;
+    // As PoolProbeSource: a job's statement that met 57P01 is the probe's result; a job's
+    // success stands for the probe statement; else the scripted probe statement.
+    if (traffic && tally.terminated > traffic->since.terminated) {
+      a.connected = true;
+      a.result.error = tally.last_terminated;
+      a.result.at = clock_.Wall();
+      return a;
+    }
+    if (traffic && traffic->jobs_ok && session_ && tally.ok > traffic->since.ok &&
+        tally.failed == traffic->since.failed) {
+      a.connected = true;
+      a.result.ok = true;
+      a.result.by_traffic = true;
+      a.result.at = tally.last_ok_at;
+      return a;
+    }
     const Db next = script.empty() ? Db::kOk : script.front();
     if (!script.empty()) script.pop_front();
-    ProbeAttempt a;
     if (next == Db::kRefused) {
       session_ = false;
       clock_.Advance(1ms);
@@ -51,17 +68,34 @@ class FakeProbeSource final : public ProbeSource {
       a.result.connect_duration = connect_took;
       session_ = true;
     }
+    ++selects;
     clock_.Advance(1ms);
     a.result.latency = 1ms;
     a.result.at = clock_.Wall();
     if (next == Db::kTerminated) {
-      session_ = false;
-      a.result.error = DbError{ErrorKind::kAdminShutdown, "57P01",
-                               "terminating connection due to administrator command"};
+      Statement(next);
+      a.result.error = tally.last_terminated;
       return a;
     }
+    Statement(Db::kOk);
     a.result.ok = true;
     return a;
+  }
+  StatementTally Statements() const override { return tally; }
+  // One statement on the probe's pool (the probe's or a job's) with this outcome.
+  void Statement(Db outcome) {
+    if (outcome == Db::kOk) {
+      ++tally.ok;
+      tally.last_ok_at = clock_.Wall();
+      return;
+    }
+    ++tally.failed;
+    if (outcome == Db::kTerminated) {
+      session_ = false;
+      ++tally.terminated;
+      tally.last_terminated = DbError{ErrorKind::kAdminShutdown, "57P01",
+                                      "terminating connection due to administrator command"};
+    }
   }
   Connection* session() override { return nullptr; }
   void EndSession() override {}
@@ -74,9 +108,11 @@ class FakeProbeSource final : public ProbeSource {
   std::deque<Db> script;
   std::chrono::milliseconds backoff = 3s;
   std::chrono::milliseconds connect_took = 5ms;
-  std::vector<SteadyPoint> probe_times;
+  std::vector<SteadyPoint> probe_times;  // every probe, by traffic or not
   std::vector<std::optional<Millis>> connect_timeouts;
   int connects = 0, closes = 0;
+  int selects = 0;  // probe statements sent
+  StatementTally tally;
 
  private:
   ManualClock& clock_;
@@ -94,16 +130,26 @@ class FakeJob final : public Job {
   JobOutcome Run(JobContext& ctx) override {
     ++runs;
     windows.push_back(ctx.window_end);
+    starts.push_back(clock_.Steady());
     if (throws) throw std::runtime_error("boom");
     const auto end = ctx.Bound(clock_.Steady() + takes_);
     const bool cut = end < clock_.Steady() + takes_;
     clock_.AdvanceTo(end);
     if (cut) ++cut_runs;
+    if (pool) pool->Statement(cut ? Db::kRefused : statement);
+    if (pool && statement != Db::kOk) {
+      ++failed_runs;
+      return JobOutcome::Failed();
+    }
     return cut ? JobOutcome::Failed() : JobOutcome::Done();
   }
   int runs = 0, cut_runs = 0;
   bool throws = false;
-  std::vector<SteadyPoint> windows;
+  std::vector<SteadyPoint> windows, starts;
+  int failures() const { return failed_runs; }
+  int failed_runs = 0;
+  FakeProbeSource* pool = nullptr;  // set: its statement runs on the probe's pool
+  Db statement = Db::kOk;           // that statement's outcome (kRefused: an error reply)
 
  private:
   ManualClock& clock_;
@@ -138,8 +184,11 @@ struct Rig {
     probe->SetLastWindow([this](Connection*) { ++last_windows; });
   }
   void Build(std::vector<Job*> jobs = {}) {
+    SchedulerHooks hooks;
+    hooks.on_probe_target = on_target;
+    hooks.may_run_jobs = may_run_jobs;
     scheduler = std::make_unique<Scheduler>(clock, lifecycle, metrics, *probe, std::move(jobs),
-                                            SchedulerHooks{});
+                                            std::move(hooks));
   }
   // Turns the loop at each wake-up until `d` of simulated time has passed.
   void RunFor(std::chrono::steady_clock::duration d) {
@@ -162,6 +211,8 @@ struct Rig {
   std::unique_ptr<ProbeJob> probe;
   std::unique_ptr<Scheduler> scheduler;
   int last_windows = 0;
+  std::function<bool(const Job&)> on_target;  // unset: no job shares the probe's pool
+  std::function<bool(const JobContext&)> may_run_jobs;
 };
 
 std::chrono::steady_clock::duration MaxGap(const std::vector<SteadyPoint>& t) {
@@ -332,6 +383,180 @@ TEST_CASE("allow_suspend: quiet for suspend_after lets the compute sleep, last w
   const size_t probes = rig.source.probe_times.size();
   rig.RunFor(5min);
   CHECK(rig.source.probe_times.size() == probes);
+}
+
+// ---- by traffic (probe.reuse_traffic): a job's statement on the probe's pool stands for it ----
+
+bool AllJobs(const Job&) { return true; }
+
+double Metric(const AgentMetrics& m, const std::string& series) {
+  const std::string text = m.Serialize();
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST_CASE("by traffic: a due job's success stands for SELECT 1 and health stays up",
+          "[runtime][unit][traffic]") {
+  Rig rig;
+  rig.on_target = AllJobs;
+  FakeJob job(rig.clock, "activity", 2s, 5ms);
+  job.pool = &rig.source;
+  rig.Build({&job});
+  rig.RunFor(20s + 500ms);
+  CHECK(rig.state() == DbState::kUp);
+  const auto probes = static_cast<int>(rig.source.probe_times.size());
+  const int by_traffic = probes - rig.source.selects;
+  CHECK(probes >= 20);
+  // Every other tick has the job due: about half the probes sent no statement.
+  CHECK(by_traffic >= 8);
+  CHECK(rig.source.selects >= 8);
+  CHECK(job.runs >= 9);
+  CHECK(Metric(rig.metrics, "pgvigil_probes_by_traffic_total") == by_traffic);
+  CHECK(Metric(rig.metrics, "pgvigil_probes_total{outcome=\"ok\"}") == probes);
+  // The latency histogram keeps real probe statements only.
+  CHECK(Metric(rig.metrics, "pgvigil_probe_duration_seconds_count") == rig.source.selects);
+  // The probe keeps its cadence: a tick waits for one cheap job at most.
+  CHECK(MaxGap(rig.source.probe_times) <= 1s + 10ms);
+  // A job ahead of the probe is bounded by now + probe.timeout (2 s), not by the window.
+  int ahead = 0;
+  for (size_t i = 0; i < job.windows.size(); ++i) ahead += job.windows[i] - job.starts[i] == 2s;
+  CHECK(ahead == by_traffic);
+  REQUIRE(rig.probe->health().last());
+  CHECK(rig.probe->health().last()->latency == 1ms);  // the last measured latency stands
+}
+
+TEST_CASE("by traffic: a failing job falls back to the probe statement, which decides",
+          "[runtime][unit][traffic]") {
+  Rig rig;
+  rig.on_target = AllJobs;
+  FakeJob job(rig.clock, "activity", 1s, 5ms);
+  job.pool = &rig.source;
+  job.statement = Db::kRefused;  // an error reply: the job fails
+  rig.Build({&job});
+  rig.RunFor(10s + 500ms);
+  CHECK(rig.state() == DbState::kUp);  // the probe statements succeed
+  CHECK(rig.source.selects == static_cast<int>(rig.source.probe_times.size()));
+  CHECK(job.failures() > 0);
+  // The server goes away: the job fails first, the probe statement finds it: down after the
+  // threshold (2), as without jobs.
+  rig.source.backoff = 500ms;
+  rig.source.script.assign(6, Db::kRefused);
+  rig.source.CloseAll("test");
+  rig.RunFor(2s + 100ms);
+  CHECK(rig.state() == DbState::kDown);
+}
+
+TEST_CASE("by traffic: no job due, reuse off, or jobs on another pool: SELECT 1 every tick",
+          "[runtime][unit][traffic]") {
+  SECTION("no job due") {
+    Rig rig;
+    rig.on_target = AllJobs;
+    FakeJob job(rig.clock, "db_stats", 5s, 5ms);
+    job.pool = &rig.source;
+    rig.Build({&job});
+    rig.RunFor(20s + 500ms);
+    const int by_traffic = static_cast<int>(rig.source.probe_times.size()) - rig.source.selects;
+    CHECK(by_traffic >= 2);
+    CHECK(by_traffic < job.runs);  // only ticks with the job due, never the others
+  }
+  SECTION("probe.reuse_traffic = false") {
+    Rig rig;
+    rig.settings.probe.reuse_traffic = false;
+    rig.on_target = AllJobs;
+    FakeJob job(rig.clock, "activity", 1s, 5ms);
+    job.pool = &rig.source;
+    rig.Build({&job});
+    rig.RunFor(10s + 500ms);
+    CHECK(rig.source.selects == static_cast<int>(rig.source.probe_times.size()));
+    CHECK(job.runs >= 9);
+  }
+  SECTION("a job on another pool (neon.sampling_url) does not count") {
+    Rig rig;
+    rig.on_target = [](const Job& j) { return j.name() != "statements"; };
+    FakeJob job(rig.clock, "statements", 1s, 5ms);
+    rig.Build({&job});
+    rig.RunFor(10s + 500ms);
+    CHECK(rig.source.selects == static_cast<int>(rig.source.probe_times.size()));
+    CHECK(job.runs >= 9);  // still in the window after each probe
+  }
+  SECTION("a job longer than the budget runs after the probe") {
+    Rig rig;
+    rig.on_target = AllJobs;
+    FakeJob job(rig.clock, "statements", 1s, 60ms);
+    job.pool = &rig.source;
+    rig.Build({&job});
+    rig.RunFor(10s + 500ms);
+    // Its first run (duration unknown) may go first; then never again.
+    CHECK(rig.source.selects >= static_cast<int>(rig.source.probe_times.size()) - 1);
+  }
+  SECTION("fleet follower: the gate says no, asked once per tick") {
+    Rig rig;
+    rig.on_target = AllJobs;
+    int asked = 0;
+    rig.may_run_jobs = [&](const JobContext&) {
+      ++asked;
+      return false;
+    };
+    FakeJob job(rig.clock, "db_stats", 1s, 5ms);
+    job.pool = &rig.source;
+    rig.Build({&job});
+    rig.RunFor(10s + 500ms);
+    CHECK(rig.source.selects == static_cast<int>(rig.source.probe_times.size()));
+    CHECK(job.runs == 0);
+    CHECK(asked >= 1);
+    CHECK(asked <= static_cast<int>(rig.source.probe_times.size()));
+  }
+}
+
+TEST_CASE("by traffic: 57P01 met by a job is the probe's (keep_awake: not a failure)",
+          "[runtime][neon][unit][traffic]") {
+  Rig rig(IdlePolicy::kKeepAwake);
+  rig.on_target = AllJobs;
+  FakeJob job(rig.clock, "activity", 1s, 5ms);
+  job.pool = &rig.source;
+  rig.Build({&job});
+  rig.RunFor(3s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  job.statement = Db::kTerminated;
+  rig.RunFor(1s);
+  job.statement = Db::kOk;
+  rig.RunFor(2s);
+  CHECK(rig.source.connects == 2);  // reconnected by the probe, measured as a cold start
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+  const auto m = rig.metrics.Serialize();
+  CHECK(m.find("pgvigil_neon_sessions_terminated_total 1") != std::string::npos);
+  CHECK(m.find("pgvigil_probes_total{outcome=\"admin_shutdown\"} 1") != std::string::npos);
+}
+
+TEST_CASE("by traffic: 57P01 met by a job lets the compute sleep (allow_suspend), no reconnect",
+          "[runtime][neon][unit][traffic]") {
+  Rig rig(IdlePolicy::kAllowSuspend);
+  rig.on_target = AllJobs;
+  FakeJob job(rig.clock, "activity", 1s, 5ms);
+  job.pool = &rig.source;
+  rig.Build({&job});
+  rig.RunFor(3s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  job.statement = Db::kTerminated;
+  rig.RunFor(1s);
+  CHECK(rig.state() == DbState::kIdle);
+  const size_t probes = rig.source.probe_times.size();
+  const int runs = job.runs;
+  rig.RunFor(10min);  // never wakes the compute by itself: no probe, no job, no connect
+  CHECK(rig.source.probe_times.size() == probes);
+  CHECK(job.runs == runs);
+  CHECK(rig.source.connects == 1);
+  CHECK(rig.probe->health().consecutive_failures() == 0);
+  // POST /wake: the probe statement first (no job ahead of it), then jobs again.
+  job.statement = Db::kOk;
+  const int selects = rig.source.selects;
+  rig.Wake();
+  CHECK(rig.source.selects == selects + 1);
+  rig.RunFor(3s);
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(job.runs > runs);
 }
 
 }  // namespace

@@ -1,0 +1,110 @@
+// probe.reuse_traffic against a real PostgreSQL 15: at ticks where the activity sampler is due on
+// the probe's connection its statement stands for SELECT 1 (pg_stat_statements counts fewer probe
+// statements than probes) while the database stays up; a frozen server (SIGSTOP) still goes down
+// within the bound the other live tests use; with reuse off every probe is a SELECT 1.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/agent_process.hpp"
+#include "support/pg_server.hpp"
+
+using namespace pgvigil::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
+
+// The probe statement as pg_stat_statements normalises it ("/* pgvigil */ SELECT $1", then the
+// span's traceparent comment when tracing is on).
+long ProbeStatements(const PgServer& pg) {
+  return std::stol(
+      pg.Psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+              "WHERE query ~ '^/\\* pgvigil \\*/ SELECT \\$1(\\s|$)'"));
+}
+
+struct Window {
+  double probes = 0, by_traffic = 0;
+  long selects = 0;
+  bool always_up = true;
+};
+
+// Probes (from /metrics) and probe statements (from the server) over `d`, /health polled.
+Window Measure(const AgentProcess& agent, const PgServer& pg, std::chrono::milliseconds d) {
+  auto metric = [&](const char* series) { return agent.Metric(series).value_or(0); };
+  const double probes0 = metric("pgvigil_probes_total{outcome=\"ok\"}");
+  const double traffic0 = metric("pgvigil_probes_by_traffic_total");
+  const long selects0 = ProbeStatements(pg);
+  Window w;
+  const auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+    const auto h = nlohmann::json::parse(agent.Get("/health").body);
+    w.always_up = w.always_up && h["database"]["state"] == "up";
+    std::this_thread::sleep_for(200ms);
+  }
+  w.probes = metric("pgvigil_probes_total{outcome=\"ok\"}") - probes0;
+  w.by_traffic = metric("pgvigil_probes_by_traffic_total") - traffic0;
+  w.selects = ProbeStatements(pg) - selects0;
+  return w;
+}
+
+// The activity sampler every 1.2 s: due at about every other probe (600 ms).
+const char* kSampling = R"(
+[sampling]
+activity_interval = "1200ms"
+)";
+
+}  // namespace
+
+TEST_CASE("probe by traffic: fewer SELECT 1 than probes, up; a frozen server still goes down",
+          "[live][traffic]") {
+  PgServer pg;
+  AgentProcess agent(FastAgentConfig(kSampling), Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  std::this_thread::sleep_for(2s);
+
+  const Window w = Measure(agent, pg, 10s);
+  INFO("probes " << w.probes << ", by traffic " << w.by_traffic << ", SELECT 1 " << w.selects);
+  CHECK(w.always_up);
+  CHECK(w.probes >= 10);
+  CHECK(w.by_traffic >= 3);
+  // Every probe is a SELECT 1 or by traffic (±1 for the probe in flight at either end).
+  CHECK(std::abs(w.selects + w.by_traffic - w.probes) <= 1);
+  CHECK(w.selects < w.probes);
+  // The latency histogram keeps SELECT 1 only.
+  const double latency_count = agent.Metric("pgvigil_probe_duration_seconds_count").value_or(0);
+  const double ok = agent.Metric("pgvigil_probes_total{outcome=\"ok\"}").value_or(0);
+  const double traffic = agent.Metric("pgvigil_probes_by_traffic_total").value_or(0);
+  CHECK(std::abs(latency_count + traffic - ok) <= 1);
+
+  // SIGSTOP: the same bound as "frozen server" in agent_live_test (two failures at 500 ms
+  // deadlines, 600 ms apart), whether the tick's first statement is a job's or SELECT 1.
+  pg.Freeze();
+  const bool went_down = agent.WaitState("down", 8s);
+  const auto h = nlohmann::json::parse(agent.Get("/health").body);
+  pg.Thaw();
+  REQUIRE(went_down);
+  CHECK(h["database"]["error_kind"] == "timeout");
+  REQUIRE(agent.WaitState("up", 10s));
+}
+
+TEST_CASE("probe.reuse_traffic = false: a SELECT 1 at every probe", "[live][traffic]") {
+  PgServer pg;
+  std::string config = FastAgentConfig(kSampling);
+  const std::string threshold = "failure_threshold = 2\n";  // in FastAgentConfig's [probe]
+  const auto at = config.find(threshold);
+  REQUIRE(at != std::string::npos);
+  config.insert(at + threshold.size(), "reuse_traffic = false\n");
+  AgentProcess agent(config, Env(pg.Url()));
+  REQUIRE(agent.WaitHttp());
+  REQUIRE(agent.WaitState("up", 10s));
+  const Window w = Measure(agent, pg, 6s);
+  INFO("probes " << w.probes << ", SELECT 1 " << w.selects);
+  CHECK(w.always_up);
+  CHECK(w.by_traffic == 0);
+  CHECK(std::abs(w.selects - w.probes) <= 1);
+}
