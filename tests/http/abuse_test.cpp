@@ -422,6 +422,12 @@ TEST_CASE("500 slowloris sockets, reopened as they are closed, leave /livez fast
   CHECK(FdsBackTo(baseline, 10s));  // 2 s request deadline, slack for sanitizer builds
 }
 
+// Sockets the server closed for being past a cap or past the request deadline.
+static double Closed(const std::string& metrics) {
+  return SeriesValue(metrics, R"(pgvigil_http_connections_dropped_total{reason="evicted"})") +
+         SeriesValue(metrics, R"(pgvigil_http_connections_dropped_total{reason="timeout"})");
+}
+
 TEST_CASE("at the connection caps the oldest idle sockets make room; probes still answer") {
   // Lower caps than RLIMIT_NOFILE gives, so that sockets reach them well within the 2 s
   // request deadline that would close them anyway.
@@ -447,12 +453,13 @@ TEST_CASE("at the connection caps the oldest idle sockets make room; probes stil
     SendAll(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     metrics = Body(ReadAll(fd, 3000ms));
     close(fd);
-  } while (SeriesValue(metrics, R"(pgvigil_http_connections_dropped_total{reason="evicted"})") <
-               200 &&
-           std::chrono::steady_clock::now() < until);
+  } while (Closed(metrics) < 200 && std::chrono::steady_clock::now() < until);
   INFO(metrics.substr(0, 200));
-  CHECK(SeriesValue(metrics, R"(pgvigil_http_connections_dropped_total{reason="evicted"})") >=
-        200);  // at least every socket past the per-client cap of 200
+  // At least every socket past the per-client cap of 200 was closed: evicted at the cap, or,
+  // when a loaded machine took longer than the 2 s request deadline to open all 400, timed out
+  // first (CI at -j4 saw 142 evicted).
+  CHECK(Closed(metrics) >= 200);
+  CHECK(SeriesValue(metrics, R"(pgvigil_http_connections_dropped_total{reason="evicted"})") > 0);
   CHECK(SeriesValue(metrics, "pgvigil_http_connections_max") == 300);
   CHECK(SeriesValue(metrics, "pgvigil_http_connections") <=
         SeriesValue(metrics, "pgvigil_http_connections_max") + 1);
