@@ -227,7 +227,7 @@ DbStatsRunStatus DbStatsCollector::State::RunOrder(const std::vector<std::size_t
     if (in_bundle) {
       // The reply is every part's rows at once (~0.3 MB at 200 databases): give the heap pages
       // its parsing used back to the system once it is gone, as the statement sampler does.
-      if (RunBundle(parts, std::move(sql), conn, start, end, status) >= kTrimAfterBytes) {
+      if (RunBundle(parts, std::exchange(sql, {}), conn, start, end, status) >= kTrimAfterBytes) {
         malloc_trim(0);
       }
     } else {
