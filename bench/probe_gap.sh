@@ -17,7 +17,6 @@ pgbin=/usr/lib/postgresql/15/bin
 bins=${PGVIGIL_BIN:-$root/build/pgvigil}
 size=${BENCH_SIZE:-large}
 seconds=${BENCH_SECONDS:-180}
-case "$size" in small) conns=5 ;; medium) conns=100 ;; large) conns=300 ;; *) conns=0 ;; esac
 
 work=$(mktemp -d /tmp/pgvigil-gap.XXXXXX)
 as_pg=()
@@ -33,18 +32,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# shellcheck source=bench/scale/cluster.sh
+. "$root/bench/scale/cluster.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pg_port=$(free_port)
 export VIGIL_PW EXPORTER_PW
 VIGIL_PW=$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n') EXPORTER_PW=$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')
-bash "$root/bench/scale/setup.sh" "$size" "$work" "$pg_port"
-dbs=$("${as_pg[@]}" psql -h "$work" -p "$pg_port" -U postgres -d postgres -Atqc \
-  "SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE 'bench_%'")
-# shellcheck disable=SC2086
-"${as_pg[@]}" python3 "$root/bench/scale/hold_connections.py" "$work" "$pg_port" bench "$conns" $dbs \
-  >"$work/holder.log" 2>&1 &
-holder=$!
-for _ in $(seq 100); do grep -q holding "$work/holder.log" 2>/dev/null && break; sleep 0.2; done
+start_scale_cluster "$size" "$work" "$pg_port" || exit 2
 
 echo "| binary | probes | by traffic | gap p50 | gap p99 | gap max | interval + 50 ms |"
 echo "|---|---|---|---|---|---|---|"

@@ -50,23 +50,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# shellcheck source=bench/scale/cluster.sh
+. "$root/bench/scale/cluster.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 secret() { od -An -N9 -tx1 /dev/urandom | tr -d ' \n'; }
 export VIGIL_PW EXPORTER_PW
 echo "pgvigil: $("$pgvigil" --version); exporter: $("$exporter" --version 2>&1 | head -1)"
 for size in ${sizes//,/ }; do
-  case "$size" in small) conns=5 ;; medium) conns=100 ;; large) conns=300 ;; *) conns=0 ;; esac
   work=$(mktemp -d /tmp/pgvigil-scale.XXXXXX)
   port=$(free_port) VIGIL_PW=$(secret) EXPORTER_PW=$(secret)
-  bash "$root/bench/scale/setup.sh" "$size" "$work" "$port"
-  dbs=$("${as_pg[@]}" psql -h "$work" -p "$port" -U postgres -d postgres -Atqc \
-    "SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE 'bench_%'")
-  # shellcheck disable=SC2086
-  "${as_pg[@]}" python3 "$root/bench/scale/hold_connections.py" "$work" "$port" bench "$conns" $dbs \
-    >"$work/holder.log" 2>&1 &
-  holder=$!
-  for _ in $(seq 100); do grep -q holding "$work/holder.log" 2>/dev/null && break; sleep 0.2; done
-  grep -q holding "$work/holder.log" || { echo "run.sh: connection holder failed" >&2; cat "$work/holder.log" >&2; exit 2; }
+  start_scale_cluster "$size" "$work" "$port" || exit 2
   python3 "$root/bench/scale/measure_scale.py" --size "$size" --work "$work" --socket-dir "$work" \
     --port "$port" --pgvigil "$pgvigil" --exporter "$exporter" --minutes "$minutes" --warmup "$warmup" \
     --tools "$tools" --rss-every "$rss_every" \
