@@ -1,7 +1,5 @@
 #include "sampling/statement_sampler.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -9,6 +7,7 @@
 
 #include "sampling/statement_rows.hpp"
 #include "telemetry/series.hpp"
+#include "util/heap_trim.hpp"
 #include "util/log.hpp"
 #include "util/time_format.hpp"
 
@@ -166,7 +165,7 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   SamplerRunResult r = Sample(conn, deadline, now);
   // A big sample's rows, result and deltas are freed by now, but glibc keeps the pages: give
   // them back, so memory follows what is kept (baseline, history, texts), not the peak.
-  if (r.rows >= kTrimAfterRows) malloc_trim(0);
+  if (r.rows >= kTrimAfterRows) TrimHeapAfter(kTrimAfterBytes);
   return r;
 }
 

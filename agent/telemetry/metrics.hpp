@@ -56,6 +56,8 @@ class AgentMetrics {
   std::string Serialize() const;
 
  private:
+  std::string SerializeFamilies() const;  // Serialize without the heap trim
+
   std::shared_ptr<prometheus::Registry> registry_;
   HealthMetrics health_;
   PoolMetrics pools_;
