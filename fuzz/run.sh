@@ -28,7 +28,7 @@ fi
 # -fsanitize=fuzzer-no-link,address,undefined; see pgvigil_fuzz() in CMakeLists.txt).
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cmake -S "$root" -B "$out" -DCMAKE_CXX_COMPILER="$cxx" -DPGVIGIL_FUZZ=ON -DPGVIGIL_TESTS=OFF \
+cmake -S "$root" -B "$out" -DCMAKE_CXX_COMPILER="$cxx" -DPGVIGIL_FUZZ=ON -DPGVIGIL_TESTS=OFF -DCMAKE_UNITY_BUILD=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-g -O1" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log" >&2; exit 1; }
 if [ ${#targets[@]} -eq 0 ]; then

@@ -11,6 +11,12 @@ if ! command -v "$tidy" >/dev/null; then
   exit 77
 fi
 [ -f "$build/compile_commands.json" ] || { echo "no $build/compile_commands.json" >&2; exit 2; }
+if grep -q '/Unity/unity_' "$build/compile_commands.json"; then
+  # A unity build's database lists its batches, not the sources: configure (only) a file-by-file
+  # twin beside it and read that one.
+  cmake -S "$root" -B "$build/tidy-db" -DCMAKE_UNITY_BUILD=OFF -DPGVIGIL_TESTS=ON >/dev/null
+  build=$build/tidy-db
+fi
 mapfile -t files < <(cd "$root" && find agent -name '*.cpp' | sort)
 # One process per file, as many at once as there are cores; the first finding fails the run.
 cd "$root"

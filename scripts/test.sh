@@ -64,7 +64,7 @@ if [ "${PGVIGIL_SKIP_SANITIZERS:-0}" != 1 ]; then
 
   stage "build $root/build-tsan (concurrency and HTTP suites)"
   # -O1: what ThreadSanitizer's documentation suggests, and a third less compile time than -O2.
-  cmake -S "$root" -B "$root/build-tsan" -DPGVIGIL_TESTS=ON -DPGVIGIL_TSAN=ON \
+  cmake -S "$root" -B "$root/build-tsan" -DPGVIGIL_TESTS=ON -DPGVIGIL_TSAN=ON -DCMAKE_UNITY_BUILD=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target test_concurrency test_http
   stage "build fuzz targets"

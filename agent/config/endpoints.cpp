@@ -2,12 +2,9 @@
 
 #include <string>
 
+#include "util/quote.hpp"
+
 namespace pgvigil {
-namespace {
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-}  // namespace
 
 Result<HttpEndpoint> ParseHttpUrl(std::string_view url, std::string_view example) {
   if (!url.starts_with("http://") && !url.starts_with("https://")) {

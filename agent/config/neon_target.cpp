@@ -8,7 +8,7 @@
 namespace pgvigil {
 namespace {
 
-std::string Normalize(std::string_view host) {
+std::string NormalizeHost(std::string_view host) {
   std::string h(host);
   // A multi-host list ("a,b") is judged by its first entry, as libpq tries that first.
   if (auto comma = h.find(','); comma != std::string::npos) h.resize(comma);
@@ -24,7 +24,7 @@ bool IsIpAddress(const std::string& h) {
 }
 
 std::string FirstLabel(std::string_view host) {
-  std::string h = Normalize(host);
+  std::string h = NormalizeHost(host);
   if (h.empty() || h.front() == '/' || h.front() == '@' || IsIpAddress(h)) return "";
   return h.substr(0, h.find('.'));
 }
@@ -34,10 +34,10 @@ constexpr std::string_view kPoolerSuffix = "-pooler";
 }  // namespace
 
 bool IsNeonHost(std::string_view host, const std::vector<std::string>& extra_suffixes) {
-  std::string h = Normalize(host);
+  std::string h = NormalizeHost(host);
   if (h.empty()) return false;
   auto matches = [&h](std::string suffix) {
-    suffix = Normalize(suffix);
+    suffix = NormalizeHost(suffix);
     if (!suffix.empty() && suffix.front() == '.') suffix.erase(0, 1);
     if (suffix.empty()) return false;
     if (h == suffix) return true;

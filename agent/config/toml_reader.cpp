@@ -49,8 +49,6 @@ const std::vector<EnumName<LogLevel>> kLogLevels = {
 
 void Value::Fail(const std::string& problem) const { throw ConfigError(where + ": " + problem); }
 
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
 std::string TypeName(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::table:

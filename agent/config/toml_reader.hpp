@@ -13,6 +13,7 @@
 #include "config/duration.hpp"
 #include "config/listen_address.hpp"
 #include "config/settings.hpp"
+#include "util/quote.hpp"
 
 namespace pgvigil {
 
@@ -25,7 +26,6 @@ struct Value {
   [[noreturn]] void Fail(const std::string& problem) const;
 };
 
-std::string Quote(std::string_view s);
 std::string TypeName(const toml::node& node);  // "a string", "an integer", ...
 // "file:line:col" or "file" or "" (position unknown, or no file at all).
 std::string Position(std::string_view source, const toml::source_region& region);

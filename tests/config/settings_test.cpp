@@ -5,6 +5,8 @@
 #include <map>
 #include <sstream>
 
+#include "support/config_error.hpp"
+
 namespace pgvigil {
 namespace {
 
@@ -27,14 +29,7 @@ Settings Load(std::string_view toml, const CliOptions& cli = {}) {
 
 // Loads, expecting a ConfigError; returns its message.
 std::string LoadError(std::string_view toml, const CliOptions& cli = {}) {
-  INFO("config:\n" << toml);
-  try {
-    Load(toml, cli);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  FAIL("no ConfigError");
-  return "";
+  return test::ConfigErrorOf(toml, &FakeEnv, cli);
 }
 
 std::string ReadFile(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include "support/pg_server.hpp"
 #include "support/tcp_listener.hpp"
+#include "support/url_params.hpp"
 
 namespace pgvigil {
 namespace {
@@ -17,12 +18,6 @@ using Clock = std::chrono::steady_clock;
 using test::kPassword;
 using test::PgServer;
 using test::TcpListener;
-
-ConnParams Params(const std::string& url) {
-  ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
-  return *parsed;
-}
 
 std::string LocalUrl(int port, const std::string& extra = "") {
   return std::string("postgresql://") + test::kUser + ":pw@127.0.0.1:" + std::to_string(port) +
@@ -37,7 +32,7 @@ void CheckNoSecret(const std::string& message) {
 
 TEST_CASE("Connection: open, exec with parameters, typed accessors [live]", "[db][live]") {
   PgServer pg;
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 5s);
+  auto opened = Connection::Open(test::UrlParams(pg.Url()), Clock::now() + 5s);
   REQUIRE(opened.has_value());
   Connection& c = *opened;
   CHECK_FALSE(c.broken());
@@ -76,7 +71,7 @@ TEST_CASE("Connection: open, exec with parameters, typed accessors [live]", "[db
   CHECK(c.Exec("SELECT 1", Clock::now() + 5s).has_value());
 
   // application_name from ConnParams reaches the server.
-  ConnParams p = Params(pg.Url());
+  ConnParams p = test::UrlParams(pg.Url());
   p.Set("application_name", "pgvigil-test");
   auto named = Connection::Open(p, Clock::now() + 5s);
   REQUIRE(named.has_value());
@@ -90,8 +85,8 @@ TEST_CASE(
     "port [live]",
     "[db][live]") {
   PgServer pg;
-  auto opened =
-      Connection::Open(Params(pg.UrlWithPassword(std::string(kPassword) + "x")), Clock::now() + 5s);
+  auto opened = Connection::Open(test::UrlParams(pg.UrlWithPassword(std::string(kPassword) + "x")),
+                                 Clock::now() + 5s);
   REQUIRE_FALSE(opened.has_value());
   CHECK(opened.error().kind == ErrorKind::kAuth);
   CHECK(opened.error().Misconfiguration());
@@ -100,17 +95,18 @@ TEST_CASE(
 
   // A one-letter wrong password: the message is classified before it is scrubbed, and the
   // scrubber leaves "failed" alone (it was "fail***d" and classified as unknown).
-  auto one_letter = Connection::Open(Params(pg.UrlWithPassword("e")), Clock::now() + 5s);
+  auto one_letter = Connection::Open(test::UrlParams(pg.UrlWithPassword("e")), Clock::now() + 5s);
   REQUIRE_FALSE(one_letter.has_value());
   CHECK(one_letter.error().kind == ErrorKind::kAuth);
   CHECK(one_letter.error().message.find("password authentication failed") != std::string::npos);
 
-  auto missing = Connection::Open(Params(pg.Url("no_such_db")), Clock::now() + 5s);
+  auto missing = Connection::Open(test::UrlParams(pg.Url("no_such_db")), Clock::now() + 5s);
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().kind == ErrorKind::kDatabaseMissing);
   CheckNoSecret(missing.error().message);
 
-  auto refused = Connection::Open(Params(LocalUrl(test::FreeTcpPort())), Clock::now() + 5s);
+  auto refused =
+      Connection::Open(test::UrlParams(LocalUrl(test::FreeTcpPort())), Clock::now() + 5s);
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().kind == ErrorKind::kRefused);
   CHECK(refused.error().Transient());
@@ -118,7 +114,7 @@ TEST_CASE(
 
 TEST_CASE("Connection: a frozen server costs at most the deadline [live]", "[db][live]") {
   PgServer pg;
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 5s);
+  auto opened = Connection::Open(test::UrlParams(pg.Url()), Clock::now() + 5s);
   REQUIRE(opened.has_value());
   Connection& c = *opened;
   REQUIRE(c.Exec("SELECT 1", Clock::now() + 5s).has_value());
@@ -138,7 +134,7 @@ TEST_CASE("Connection: a frozen server costs at most the deadline [live]", "[db]
   CHECK(again.error().ConnectionLost());
 
   t0 = Clock::now();
-  auto frozen_open = Connection::Open(Params(pg.Url()), t0 + 500ms);
+  auto frozen_open = Connection::Open(test::UrlParams(pg.Url()), t0 + 500ms);
   elapsed = Clock::now() - t0;
   REQUIRE_FALSE(frozen_open.has_value());
   CHECK(frozen_open.error().kind == ErrorKind::kTimeout);
@@ -149,7 +145,7 @@ TEST_CASE("Connection: a frozen server costs at most the deadline [live]", "[db]
 TEST_CASE("Connection: a peer that accepts and never speaks times out", "[db]") {
   TcpListener hole(TcpListener::Mode::kBlackhole);
   auto t0 = Clock::now();
-  auto opened = Connection::Open(Params(LocalUrl(hole.port())), t0 + 400ms);
+  auto opened = Connection::Open(test::UrlParams(LocalUrl(hole.port())), t0 + 400ms);
   auto elapsed = Clock::now() - t0;
   REQUIRE_FALSE(opened.has_value());
   CHECK(opened.error().kind == ErrorKind::kTimeout);
@@ -160,15 +156,16 @@ TEST_CASE("Connection: a peer that accepts and never speaks times out", "[db]") 
 TEST_CASE("Connection: a peer that is not PostgreSQL gives a protocol error", "[db]") {
   for (const char* extra : {"", "?sslmode=disable"}) {
     TcpListener http(TcpListener::Mode::kGarbage);
-    auto opened = Connection::Open(Params(LocalUrl(http.port(), extra)), Clock::now() + 3s);
+    auto opened =
+        Connection::Open(test::UrlParams(LocalUrl(http.port(), extra)), Clock::now() + 3s);
     INFO("extra=" << extra);
     REQUIRE_FALSE(opened.has_value());
     INFO(opened.error().message);
     CHECK(opened.error().kind == ErrorKind::kProtocol);
   }
   TcpListener closer(TcpListener::Mode::kCloseImmediately);
-  auto opened =
-      Connection::Open(Params(LocalUrl(closer.port(), "?sslmode=disable")), Clock::now() + 3s);
+  auto opened = Connection::Open(test::UrlParams(LocalUrl(closer.port(), "?sslmode=disable")),
+                                 Clock::now() + 3s);
   REQUIRE_FALSE(opened.has_value());
   INFO(opened.error().message);
   CHECK((opened.error().kind == ErrorKind::kReset || opened.error().kind == ErrorKind::kProtocol));
@@ -176,7 +173,7 @@ TEST_CASE("Connection: a peer that is not PostgreSQL gives a protocol error", "[
 
 TEST_CASE("Connection: a terminated backend is a lost connection [live]", "[db][live]") {
   PgServer pg;
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 5s);
+  auto opened = Connection::Open(test::UrlParams(pg.Url()), Clock::now() + 5s);
   REQUIRE(opened.has_value());
   Connection& c = *opened;
   // The timeout form waits until the backend is gone: its FATAL sits in our socket, unread.
@@ -206,7 +203,7 @@ TEST_CASE("Connection: bad parameters are a config error", "[db]") {
 TEST_CASE("Connection: a statement comment tags every statement until cleared [live]",
           "[db][live]") {
   PgServer pg;
-  auto opened = Connection::Open(Params(pg.Url()), Clock::now() + 5s);
+  auto opened = Connection::Open(test::UrlParams(pg.Url()), Clock::now() + 5s);
   REQUIRE(opened.has_value());
   Connection& conn = *opened;
   conn.SetStatementComment(

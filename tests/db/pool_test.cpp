@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/pg_server.hpp"
+#include "support/url_params.hpp"
 
 namespace pgvigil {
 namespace {
@@ -16,12 +17,6 @@ using Clock = std::chrono::steady_clock;
 using test::PgBouncer;
 using test::PgServer;
 using test::PgServerOptions;
-
-ConnParams Params(const std::string& url) {
-  ParsedUrl parsed = ParseDatabaseUrl(url);
-  if (!parsed) throw std::runtime_error("bad test URL: " + parsed.error().message);
-  return *parsed;
-}
 
 struct FakeClock {
   SteadyTime now = Clock::now();
@@ -36,7 +31,7 @@ TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db]
   PgServer pg;
   PoolSettings s;
   s.size = 2;
-  Pool pool(s, Params(pg.Url()), Millis(5000));
+  Pool pool(s, test::UrlParams(pg.Url()), Millis(5000));
   auto a = pool.Acquire(Deadline());
   REQUIRE(a.has_value());
   CHECK(a->info().new_connection);
@@ -81,7 +76,7 @@ TEST_CASE("Pool: reuses an idle connection, counts, reports stats [live]", "[db]
 
 TEST_CASE("Pool: a terminated backend is discarded and replaced [live]", "[db][pool][live]") {
   PgServer pg;
-  Pool pool(PoolSettings{}, Params(pg.Url()), Millis(5000));
+  Pool pool(PoolSettings{}, test::UrlParams(pg.Url()), Millis(5000));
   auto a = pool.Acquire(Deadline());
   REQUIRE(a.has_value());
   pg.Psql("SELECT pg_terminate_backend(" + std::to_string(a->conn().backend_pid()) + ")");
@@ -121,7 +116,7 @@ TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connection
 
   {
     INFO("idle close");
-    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    Pool pool(s, test::UrlParams(pg.Url()), Millis(5000), clock.fn());
     CHECK(use(pool));
     clock.now += 19s;
     pool.Maintain();
@@ -134,7 +129,7 @@ TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connection
   }
   {
     INFO("lifetime is jittered within [90%, 100%] of max_lifetime");
-    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    Pool pool(s, test::UrlParams(pg.Url()), Millis(5000), clock.fn());
     CHECK(use(pool));
     for (int i = 0; i < 8; ++i) {  // kept busy: never idle, 88s old
       clock.now += 11s;
@@ -151,7 +146,7 @@ TEST_CASE("Pool: idle close, lifetime with jitter, validation of idle connection
   }
   {
     INFO("a connection that died while idle is caught by validation");
-    Pool pool(s, Params(pg.Url()), Millis(5000), clock.fn());
+    Pool pool(s, test::UrlParams(pg.Url()), Millis(5000), clock.fn());
     auto l = pool.Acquire(Deadline());
     REQUIRE(l.has_value());
     int pid = l->conn().backend_pid();
@@ -176,7 +171,7 @@ TEST_CASE("Pool: backs off after a failed connect without touching the network [
   PoolSettings s;
   s.backoff_initial = Millis(500);
   s.backoff_max = Millis(4000);
-  Pool pool(s, Params(pg.Url()), Millis(2000), clock.fn());
+  Pool pool(s, test::UrlParams(pg.Url()), Millis(2000), clock.fn());
 
   auto first = pool.Acquire(Deadline());
   REQUIRE_FALSE(first.has_value());
@@ -212,7 +207,7 @@ TEST_CASE("Pool: a misconfiguration retries at the slow pace [live]", "[db][pool
   FakeClock clock;
   PoolSettings s;
   s.misconfigured_backoff = Millis(60'000);
-  Pool pool(s, Params(pg.UrlWithPassword("wrong")), Millis(2000), clock.fn());
+  Pool pool(s, test::UrlParams(pg.UrlWithPassword("wrong")), Millis(2000), clock.fn());
   auto first = pool.Acquire(Deadline());
   REQUIRE_FALSE(first.has_value());
   CHECK(first.error().kind == ErrorKind::kAuth);
@@ -238,7 +233,7 @@ TEST_CASE("Pool: through PgBouncer in transaction mode [live]", "[db][pool][live
   FakeClock clock;
   PoolSettings s;
   s.validate_after = Millis(0);  // validate on every Acquire: the empty query must pass too
-  Pool pool(s, Params(bouncer.Url()), Millis(5000), clock.fn());
+  Pool pool(s, test::UrlParams(bouncer.Url()), Millis(5000), clock.fn());
   for (int i = 0; i < 20; ++i) {
     clock.now += 1ms;
     auto l = pool.Acquire(Deadline());
@@ -265,7 +260,7 @@ TEST_CASE("Pool: a lease returns itself when destroyed; broken when an exception
   test::PgServer pg;
   PoolSettings s;
   s.size = 1;
-  Pool pool(s, Params(pg.Url()), Millis(5000));
+  Pool pool(s, test::UrlParams(pg.Url()), Millis(5000));
   int pid = 0;
   {
     auto a = pool.Acquire(Deadline());

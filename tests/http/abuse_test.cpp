@@ -25,15 +25,17 @@
 #include <vector>
 
 #include "http/server.hpp"
+#include "support/status_line.hpp"
 
 using namespace pgvigil;
 using namespace std::chrono_literals;
+using pgvigil::test::StatusOf;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Harness {
-  explicit Harness(size_t max_connections = 0, size_t per_client = 0) : metrics("9.9.9") {
+struct AbuseHarness {
+  explicit AbuseHarness(size_t max_connections = 0, size_t per_client = 0) : metrics("9.9.9") {
     settings.http.listen = {"127.0.0.1", 0};
     settings.http.threads = 8;  // the default
     lifecycle.config_loaded = true;
@@ -103,11 +105,6 @@ std::string ReadAll(int fd, std::chrono::milliseconds timeout) {
   return ReadFrom(fd, timeout, false);
 }
 
-int StatusOf(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return -1;
-  return std::stoi(raw.substr(9, 3));
-}
-
 // One request on a fresh connection; the status (-1 if none) and how long it took.
 std::pair<int, Clock::duration> Request(int port, const std::string& bytes,
                                         std::chrono::milliseconds timeout = 3000ms) {
@@ -147,7 +144,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 }  // namespace
 
 TEST_CASE("idle keep-alive sockets and slowloris clients do not starve /livez") {
-  Harness h;
+  AbuseHarness h;
   const int baseline = OpenFds();
 
   // 200 clients that send one complete keep-alive request and then go quiet.
@@ -198,7 +195,7 @@ TEST_CASE("idle keep-alive sockets and slowloris clients do not starve /livez") 
 }
 
 TEST_CASE("oversized request lines and headers are rejected and the server keeps serving") {
-  Harness h;
+  AbuseHarness h;
   const auto huge_uri = "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n";
   CHECK(Request(h.port(), huge_uri).first == 414);
 
@@ -224,7 +221,7 @@ TEST_CASE("oversized request lines and headers are rejected and the server keeps
 }
 
 TEST_CASE("random bytes on 200 connections do not crash or wedge the server") {
-  Harness h;
+  AbuseHarness h;
   const int baseline = OpenFds();
   std::mt19937 rng(8);
   std::vector<std::thread> writers;
@@ -254,7 +251,7 @@ TEST_CASE("random bytes on 200 connections do not crash or wedge the server") {
 }
 
 TEST_CASE("ten thousand random requests get the right status codes and leak nothing") {
-  Harness h;
+  AbuseHarness h;
   const std::vector<std::string> known = {"/livez",     "/readyz", "/startupz",
                                           "/health/db", "/health", "/metrics"};
   const std::vector<std::string> methods = {"GET",   "HEAD",    "POST",  "PUT", "DELETE",
@@ -360,7 +357,7 @@ std::string Body(const std::string& raw) {
 
 TEST_CASE("500 slowloris sockets, reopened as they are closed, leave /livez fast") {
   RaiseDescriptorLimit();
-  Harness h;
+  AbuseHarness h;
   const int baseline = OpenFds();
   constexpr int kSockets = 500;
   // Each socket sends a header byte every 3 s (as the issue's attack did); the server closes
@@ -431,7 +428,7 @@ static double Closed(const std::string& metrics) {
 TEST_CASE("at the connection caps the oldest idle sockets make room; probes still answer") {
   // Lower caps than RLIMIT_NOFILE gives, so that sockets reach them well within the 2 s
   // request deadline that would close them anyway.
-  Harness h(/*max_connections=*/300, /*per_client=*/200);
+  AbuseHarness h(/*max_connections=*/300, /*per_client=*/200);
   const int baseline = OpenFds();
   std::vector<int> idle;
   for (int i = 0; i < 400; ++i) {
@@ -468,7 +465,7 @@ TEST_CASE("at the connection caps the oldest idle sockets make room; probes stil
 }
 
 TEST_CASE("Range is ignored: thousands of ranges on /metrics get one bounded 200") {
-  Harness h;
+  AbuseHarness h;
   std::string ranges = "bytes=0-";
   for (int i = 0; i < 2700; ++i) ranges += ",0-";
   const int fd = Connect(h.port());
@@ -489,7 +486,7 @@ TEST_CASE("Range is ignored: thousands of ranges on /metrics get one bounded 200
 }
 
 TEST_CASE("framing: pipelining, half-close, Expect: 100-continue, chunked and smuggling") {
-  Harness h;
+  AbuseHarness h;
   SECTION("two pipelined requests get two responses in order") {
     const int fd = Connect(h.port());
     SendAll(fd,
@@ -539,7 +536,7 @@ TEST_CASE("framing: pipelining, half-close, Expect: 100-continue, chunked and sm
 
 TEST_CASE("bytes held for unfinished requests stay within the front's budget") {
   RaiseDescriptorLimit();
-  Harness h;
+  AbuseHarness h;
   const int baseline = OpenFds();
   // 700 clients each declare a 64 KiB body and send all but a few bytes of it: 44 MiB would be
   // held if nothing bounded it; the front keeps 32 MiB at most and closes the oldest.

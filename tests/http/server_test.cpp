@@ -15,10 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/status_line.hpp"
 #include "version.hpp"
 
 using namespace pgvigil;
 using namespace std::chrono_literals;
+using pgvigil::test::StatusOf;
 
 namespace {
 
@@ -92,11 +94,6 @@ std::string RawRequest(int port, const std::string& bytes) {
   }
   close(fd);
   return out;
-}
-
-int StatusOf(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return -1;
-  return std::stoi(raw.substr(9, 3));
 }
 
 }  // namespace

@@ -14,21 +14,11 @@ using namespace pgvigil::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-namespace {
-
-std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
-
-json Health(const AgentProcess& a) {
-  auto r = a.Get("/health");
-  REQUIRE(r.status != 0);
-  return json::parse(r.body);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("healthy path: probes, endpoints and metrics", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -37,7 +27,7 @@ TEST_CASE("healthy path: probes, endpoints and metrics", "[live]") {
   CHECK(agent.Get("/startupz").status == 200);
   CHECK(agent.Get("/health/db").status == 200);
 
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["status"] == "ok");
   CHECK(h["database"]["state"] == "up");
   CHECK(h["database"]["last_latency_ms"].is_number());
@@ -76,13 +66,13 @@ TEST_CASE("database down at start, then started: becomes up", "[live]") {
   PgServerOptions options;
   options.start = false;
   PgServer pg(options);
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("down", 10s));
   CHECK(agent.Get("/livez").status == 200);
   CHECK(agent.Get("/readyz").status == 200);  // readiness does not follow the DB by default
   CHECK(agent.Get("/health/db").status == 503);
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "refused");
   CHECK(h["status"] == "unavailable");
 
@@ -99,7 +89,7 @@ TEST_CASE("database down at start, then started: becomes up", "[live]") {
 
 TEST_CASE("frozen server: probe fails at its deadline, HTTP keeps answering", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -109,7 +99,7 @@ TEST_CASE("frozen server: probe fails at its deadline, HTTP keeps answering", "[
   // While the scheduler sits in a call to a frozen server, the HTTP side still answers fast.
   auto live = agent.Get("/livez");
   auto metrics = agent.Get("/metrics");
-  json h = Health(agent);
+  json h = HealthOf(agent);
   pg.Thaw();
   REQUIRE(went_down);
   CHECK(live.status == 200);
@@ -124,18 +114,18 @@ TEST_CASE("frozen server: probe fails at its deadline, HTTP keeps answering", "[
 
 TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Psql(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgvigil'");
   REQUIRE(Eventually(
       [&] {
-        auto h = Health(agent);
+        auto h = HealthOf(agent);
         return h["pool"]["opened_total"] == 2 && h["database"]["state"] != "down";
       },
       10s));
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["pool"]["closed_total"]["broken"] == 1);
   CHECK(agent.WaitState("up", 5s));
   CHECK(agent.Metric("pgvigil_pool_connections_opened_total{pool=\"main\"}").value_or(0) == 2);
@@ -144,10 +134,10 @@ TEST_CASE("backend terminated: reconnects and counts it", "[live]") {
 TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked", "[live]") {
   PgServer pg;
   const std::string wrong = "Wr0ng-Secret-42";
-  AgentProcess agent(FastAgentConfig(), Env(pg.UrlWithPassword(wrong)));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.UrlWithPassword(wrong)));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("misconfigured", 10s));
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "auth");
   CHECK(agent.Get("/health/db").status == 503);
   CHECK(agent.Get("/livez").status == 200);
@@ -164,7 +154,7 @@ TEST_CASE("wrong password: misconfigured, no reconnect storm, no secret leaked",
 TEST_CASE("works through PgBouncer in transaction mode", "[live]") {
   PgServer pg;
   PgBouncer bouncer(pg);
-  AgentProcess agent(FastAgentConfig(), Env(bouncer.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(bouncer.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   std::this_thread::sleep_for(2s);  // several probes through the pooler
@@ -174,7 +164,7 @@ TEST_CASE("works through PgBouncer in transaction mode", "[live]") {
 
 TEST_CASE("SIGTERM: readiness fails, process exits 0 within the bound", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   const auto start = std::chrono::steady_clock::now();
@@ -188,7 +178,7 @@ TEST_CASE("SIGTERM: readiness fails, process exits 0 within the bound", "[live]"
 
 TEST_CASE("SIGTERM while the server is frozen still exits within the bound", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Freeze();
@@ -204,7 +194,7 @@ TEST_CASE("SIGTERM while the server is frozen still exits within the bound", "[l
 
 TEST_CASE("the password never appears in logs, /health, /metrics or config errors", "[live]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Psql(

@@ -33,8 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
-
 // /livez and /metrics answer, fast, whatever the database does.
 void CheckServing(const AgentProcess& agent) {
   const HttpReply live = agent.Get("/livez");
@@ -45,8 +43,6 @@ void CheckServing(const AgentProcess& agent) {
   CHECK(metrics.elapsed < 250ms);
   CHECK(metrics.body.find("pg_up ") != std::string::npos);
 }
-
-json Health(const AgentProcess& agent) { return json::parse(agent.Get("/health").body); }
 
 // Waits (Eventually) until `pred` holds, checking the HTTP side between polls; returns how
 // long it took.
@@ -93,7 +89,7 @@ std::string BackendPid(const PgServer& pg) {
 
 TEST_CASE("fault: server killed and restarted", "[live][fault]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -117,7 +113,7 @@ TEST_CASE("fault: server killed and restarted", "[live][fault]") {
 
 TEST_CASE("fault: backend terminated in the middle of the probe query", "[live][fault]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   const std::string pid = BackendPid(pg);
@@ -133,7 +129,8 @@ TEST_CASE("fault: backend terminated in the middle of the probe query", "[live][
   // The session is replaced; the probe that met the termination failed as a lost connection:
   // 57P01 when the FATAL was read first, a reset when the socket closed first (timing), or its
   // deadline.
-  const bool replaced = Eventually([&] { return Health(agent)["pool"]["opened_total"] == 2; }, 5s);
+  const bool replaced =
+      Eventually([&] { return HealthOf(agent)["pool"]["opened_total"] == 2; }, 5s);
   const std::string metrics = agent.Get("/metrics").body;
   INFO(metrics);
   INFO(agent.Output());
@@ -154,7 +151,7 @@ TEST_CASE("fault: max_connections exhausted by another client", "[live][fault]")
   PgServerOptions options;
   options.extra_conf = {"max_connections = 6", "superuser_reserved_connections = 2"};
   PgServer pg(options);
-  AgentProcess agent(FastAgentConfig(), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
 
@@ -183,7 +180,7 @@ TEST_CASE("fault: max_connections exhausted by another client", "[live][fault]")
   REQUIRE(hogs.size() >= 3);
   const auto to_down = TimeToState(agent, "down", 10s);
   REQUIRE(to_down);
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "too_many_connections");
   CHECK(agent
             .Metric(
@@ -202,10 +199,11 @@ TEST_CASE("fault: max_connections exhausted by another client", "[live][fault]")
 TEST_CASE("fault: a host name that does not resolve", "[live][fault]") {
   AgentProcess agent(
       FastAgentConfig(),
-      Env("postgresql://vigil:pw@pgvigil-no-such-host.invalid:5432/postgres?connect_timeout=2"));
+      DbUrlEnv(
+          "postgresql://vigil:pw@pgvigil-no-such-host.invalid:5432/postgres?connect_timeout=2"));
   REQUIRE(agent.WaitHttp());
   REQUIRE(TimeToState(agent, "down", 15s));
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "dns");
   CHECK(agent.Get("/readyz").status == 200);  // readiness is pgvigil's, not the database's
   for (int i = 0; i < 5; ++i) {
@@ -266,15 +264,15 @@ otlp_endpoint = "http://collector.pgvigil-test.example:4318/v1/traces"
 export_interval = "200ms"
 export_timeout = "10s"
 )"),
-                     Env("postgresql://vigil:pw@db.pgvigil-test.example:5432/postgres"), {},
+                     DbUrlEnv("postgresql://vigil:pw@db.pgvigil-test.example:5432/postgres"), {},
                      {"/usr/bin/unshare", "--mount", "--", "/bin/sh", "-c",
                       "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", resolv});
   REQUIRE(agent.WaitHttp());
   const auto first = TimeUntil(
-      agent, [&] { return Health(agent)["database"]["error_kind"] == "dns"; }, 15s);
+      agent, [&] { return HealthOf(agent)["database"]["error_kind"] == "dns"; }, 15s);
   REQUIRE(first);
   CHECK(*first < 5s);  // the connect deadline (1.5 s), not the resolver's 10 s
-  const json h = Health(agent);
+  const json h = HealthOf(agent);
   CHECK_THAT(
       h["database"]["reason"].get<std::string>(),
       Catch::Contains("db.pgvigil-test.example") && Catch::Contains("no answer from the DNS"));
@@ -299,10 +297,10 @@ export_timeout = "10s"
 
 TEST_CASE("fault: TLS required but the server has none", "[live][fault]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(), Env(WithParam(pg.Url(), "sslmode=require")));
+  AgentProcess agent(FastAgentConfig(), DbUrlEnv(WithParam(pg.Url(), "sslmode=require")));
   REQUIRE(agent.WaitHttp());
   REQUIRE(TimeToState(agent, "misconfigured", 10s));
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "tls");
   CHECK_THAT(h["database"]["reason"].get<std::string>(), Catch::Contains("SSL"));
   CHECK_THAT(h["database"]["hint"].get<std::string>(), Catch::Contains("sslmode"));
@@ -317,23 +315,23 @@ TEST_CASE("fault: a peer that accepts and never speaks (blackhole)", "[live][fau
   TcpListener hole(TcpListener::Mode::kBlackhole);
   AgentProcess agent(
       FastAgentConfig(),
-      Env("postgresql://vigil:pw@127.0.0.1:" + std::to_string(hole.port()) + "/postgres"));
+      DbUrlEnv("postgresql://vigil:pw@127.0.0.1:" + std::to_string(hole.port()) + "/postgres"));
   REQUIRE(agent.WaitHttp());
   const auto to_down = TimeToState(agent, "down", 15s);
   REQUIRE(to_down);
   CHECK(*to_down < 8s);  // two connects bounded by connect_timeout = 1.5s, plus backoff
-  CHECK(Health(agent)["database"]["error_kind"] == "timeout");
+  CHECK(HealthOf(agent)["database"]["error_kind"] == "timeout");
   CheckServing(agent);
 }
 
 TEST_CASE("fault: a peer that speaks garbage", "[live][fault]") {
   TcpListener garbage(TcpListener::Mode::kGarbage, "SSH-2.0-OpenSSH_9.2\r\n");
   AgentProcess agent(FastAgentConfig(),
-                     Env("postgresql://vigil:pw@127.0.0.1:" + std::to_string(garbage.port()) +
-                         "/postgres?sslmode=disable"));
+                     DbUrlEnv("postgresql://vigil:pw@127.0.0.1:" + std::to_string(garbage.port()) +
+                              "/postgres?sslmode=disable"));
   REQUIRE(agent.WaitHttp());
   REQUIRE(TimeToState(agent, "misconfigured", 10s));
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK(h["database"]["error_kind"] == "protocol");
   CHECK(garbage.accepted() >= 1);
   CheckServing(agent);

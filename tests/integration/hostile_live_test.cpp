@@ -31,8 +31,6 @@ constexpr long kRssBoundKiB = 768 * 1024;
 constexpr long kRssBoundKiB = 256 * 1024;
 #endif
 
-std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
-
 // FastAgentConfig's timers with a long connect deadline, so that a connect can be caught in
 // flight.
 std::string SlowConnectConfig() {
@@ -46,7 +44,7 @@ std::string SlowConnectConfig() {
 
 TEST_CASE("hostile: SIGTERM during a connect to a frozen server exits 0 at once", "[live]") {
   PgServer pg;
-  AgentProcess agent(SlowConnectConfig(), Env(pg.Url()));
+  AgentProcess agent(SlowConnectConfig(), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   pg.Freeze();
@@ -73,7 +71,7 @@ TEST_CASE("hostile: a database name that is not UTF-8 does not break the scrape"
       "CREATE DATABASE legacy TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
       "LC_CTYPE 'C'");
   pg.Psql("CREATE DATABASE \"caf\xE9\"", "legacy");
-  AgentProcess agent(FastAgentConfig("\n[stats]\ninterval = \"1s\"\n"), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig("\n[stats]\ninterval = \"1s\"\n"), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   std::string body;
@@ -93,8 +91,8 @@ TEST_CASE("hostile: a database name that is not UTF-8 does not break the scrape"
 TEST_CASE("hostile: a peer answering the probe with a 1 GiB row is cut off", "[live]") {
   HugeRowPeer peer;
   AgentProcess agent(FastAgentConfig(),
-                     Env("postgresql://vigil@127.0.0.1:" + std::to_string(peer.port()) +
-                         "/postgres?sslmode=disable"));
+                     DbUrlEnv("postgresql://vigil@127.0.0.1:" + std::to_string(peer.port()) +
+                              "/postgres?sslmode=disable"));
   REQUIRE(agent.WaitHttp());
   long max_rss_kib = 0;
   Clock::duration worst_livez{};
@@ -130,7 +128,8 @@ TEST_CASE("hostile: a peer answering the probe with a 1 GiB row is cut off", "[l
 TEST_CASE("hostile: a role without pg_monitor gets a hint, not a silent ok", "[live]") {
   PgServer pg;
   pg.Psql("REVOKE pg_monitor FROM vigil");
-  AgentProcess agent(FastAgentConfig("\n[sampling]\nactivity_interval = \"1s\"\n"), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig("\n[sampling]\nactivity_interval = \"1s\"\n"),
+                     DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   json h;

@@ -74,8 +74,6 @@ NeonSimOptions SimOptions() {
   return o;
 }
 
-json Health(const AgentProcess& a) { return json::parse(a.Get("/health").body, nullptr, false); }
-
 // Replaces the port of a loopback URL (the sim's URL -> the same through PgBouncer).
 std::string WithPort(std::string url, int from, int to) {
   const std::string f = ":" + std::to_string(from) + "/";
@@ -175,7 +173,7 @@ void Scenario(bool through_pooler) {
   CHECK(counted);
   CHECK(agent.Metric("pgvigil_neon_wakes_total{by=\"pgvigil\"}").value_or(-1) == 0);
   CHECK(agent.Metric("pgvigil_neon_observed_cold_start_seconds_count").value_or(0) == 1);
-  json h = Health(agent);
+  json h = HealthOf(agent);
   REQUIRE(h["neon"]["wakes"]["last"].is_object());
   CHECK(h["neon"]["wakes"]["last"]["by"] == "other");
   CHECK(h["neon"]["wakes"]["last"]["cold_start_seconds_max"].get<double>() >= 0.8);
@@ -214,7 +212,7 @@ TEST_CASE("neon fleet: a stats follower does not keep the compute awake; re-elec
            b.Metric("pgvigil_stats_leader").value_or(0);
   };
   auto roles = [&] {
-    return Health(a)["stats_leader"].dump() + " " + Health(b)["stats_leader"].dump();
+    return HealthOf(a)["stats_leader"].dump() + " " + HealthOf(b)["stats_leader"].dump();
   };
   INFO(roles());
   REQUIRE(Eventually([&] { return leaders() == 1; }, 10s));
@@ -299,7 +297,7 @@ TEST_CASE("neon acceptance: a logical replication consumer keeps it awake, pgvig
   // Probing steadily: the policy never left `active` (no flapping).
   CHECK(output.find("state=going_idle") == std::string::npos);
   CHECK(output.find("state=idle") == std::string::npos);
-  json h = Health(agent);
+  json h = HealthOf(agent);
   CHECK_THAT(h["neon"]["policy"]["reason"].get<std::string>(), Catch::Contains("walsender"));
   consumer.join();
 }
@@ -314,14 +312,14 @@ TEST_CASE("neon acceptance: API 503 while idle: unknown with a reason, no wake, 
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 15s));
   REQUIRE(sim.WaitForState("idle", 20s));
-  REQUIRE(Eventually([&] { return Health(agent)["neon"]["compute"]["state"] == "idle"; }, 5s));
+  REQUIRE(Eventually([&] { return HealthOf(agent)["neon"]["compute"]["state"] == "idle"; }, 5s));
 
   // 30 s of 503 (scaled: 10 s).
   const auto accepted = sim.connections_accepted();
   const auto requests = sim.api_requests();
   sim.SetApiStatus(503);
-  REQUIRE(Eventually([&] { return Health(agent)["neon"]["compute"]["state"] == "unknown"; }, 3s));
-  json h = Health(agent);
+  REQUIRE(Eventually([&] { return HealthOf(agent)["neon"]["compute"]["state"] == "unknown"; }, 3s));
+  json h = HealthOf(agent);
   CHECK(h["database"]["state"] == "idle");
   CHECK_THAT(h["neon"]["compute"]["reason"].get<std::string>(),
              Catch::Contains("unknown") && Catch::Contains("server 503"));
@@ -339,9 +337,9 @@ TEST_CASE("neon acceptance: API 503 while idle: unknown with a reason, no wake, 
 
   sim.SetApiStatus(0);
   const auto back = Clock::now();
-  REQUIRE(Eventually([&] { return Health(agent)["neon"]["compute"]["state"] == "idle"; }, 4s));
+  REQUIRE(Eventually([&] { return HealthOf(agent)["neon"]["compute"]["state"] == "idle"; }, 4s));
   CHECK(Clock::now() - back <= 2s + 500ms);  // two poll intervals
-  h = Health(agent);
+  h = HealthOf(agent);
   CHECK(h["neon"]["compute"]["reason"].is_null());
   CHECK(agent.Metric("pgvigil_neon_compute_state{state=\"idle\"}").value_or(0) == 1);
   CHECK(sim.cold_starts() == 0);
@@ -364,7 +362,7 @@ TEST_CASE("neon: a last statements sample before pgvigil goes quiet", "[live][ne
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 15s));
   REQUIRE(Eventually(
-      [&] { return Health(agent)["sampling"]["statements"]["last_success"].is_string(); }, 5s));
+      [&] { return HealthOf(agent)["sampling"]["statements"]["last_success"].is_string(); }, 5s));
   REQUIRE(RunCommand(app_query + " >/dev/null") == 0);
   REQUIRE(sim.WaitForState("idle", 20s));
   const std::string queries = agent.Get("/queries").body;

@@ -18,8 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::map<std::string, std::string> Env(const std::string& url) { return {{"TEST_DB_URL", url}}; }
-
 // The probe statement as pg_stat_statements normalises it ("/* pgvigil */ SELECT $1", then the
 // span's traceparent comment when tracing is on).
 long ProbeStatements(const PgServer& pg) {
@@ -77,7 +75,7 @@ activity_interval = "1200ms"
 TEST_CASE("probe by traffic: fewer SELECT 1 than probes, up; a frozen server still goes down",
           "[live][traffic]") {
   PgServer pg;
-  AgentProcess agent(FastAgentConfig(kSampling), Env(pg.Url()));
+  AgentProcess agent(FastAgentConfig(kSampling), DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   std::this_thread::sleep_for(2s);
@@ -115,7 +113,7 @@ TEST_CASE("probe.reuse_traffic = false: a SELECT 1 at every probe", "[live][traf
   const auto at = config.find(threshold);
   REQUIRE(at != std::string::npos);
   config.insert(at + threshold.size(), "reuse_traffic = false\n");
-  AgentProcess agent(config, Env(pg.Url()));
+  AgentProcess agent(config, DbUrlEnv(pg.Url()));
   REQUIRE(agent.WaitHttp());
   REQUIRE(agent.WaitState("up", 10s));
   const Window w = Measure(agent, pg, 6s);

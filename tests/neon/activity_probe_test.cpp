@@ -5,6 +5,7 @@
 
 #include "db/connection.hpp"
 #include "support/pg_server.hpp"
+#include "support/url_params.hpp"
 
 namespace pgvigil {
 namespace {
@@ -141,10 +142,8 @@ ActivityVerdict Look(Connection& conn, ActivityTracker& tracker, const OwnUsage&
   return *r;
 }
 
-ConnParams Params(const std::string& url, const std::string& app) {
-  auto parsed = ParseDatabaseUrl(url);
-  REQUIRE(parsed.has_value());
-  ConnParams p = *parsed;
+ConnParams AppParams(const std::string& url, const std::string& app) {
+  ConnParams p = test::UrlParams(url);
   p.Set("application_name", app);
   return p;
 }
@@ -153,7 +152,7 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
           "[neon][live]") {
   test::PgServer server;
   server.Psql("CREATE DATABASE app");  // Neon leaves `postgres` out of its counters
-  auto ours = Params(server.Url("app"), "pgvigil");
+  auto ours = AppParams(server.Url("app"), "pgvigil");
   auto deadline = [] { return SteadyTime::clock::now() + 5s; };
   std::uint64_t connects = 0;
   double closed_exec_ms = 0;
@@ -193,7 +192,7 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
   }
 
   {  // a long-lived application session running queries is seen
-    auto app = Connection::Open(Params(server.Url("app"), "myapp"), deadline());
+    auto app = Connection::Open(AppParams(server.Url("app"), "myapp"), deadline());
     REQUIRE(app.has_value());
     // Its connect and first query happen between two looks.
     REQUIRE(app->Exec("SELECT count(*) FROM pg_class", deadline()).has_value());
@@ -208,7 +207,7 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
 
   {  // a query running right now is seen
     std::thread app([&] {
-      auto c = Connection::Open(Params(server.Url("app"), "myapp"), deadline());
+      auto c = Connection::Open(AppParams(server.Url("app"), "myapp"), deadline());
       if (c.has_value()) (void)c->Exec("SELECT pg_sleep(1.5)", deadline());
     });
     std::this_thread::sleep_for(500ms);
@@ -242,7 +241,7 @@ TEST_CASE("activity probe live: other clients are seen, pgvigil's own probes are
 
   {  // sessions on `postgres` that come and go (where Neon's exporters scrape) are not activity
     for (int i = 0; i < 3; ++i) (void)server.Psql("SELECT count(*) FROM pg_stat_database");
-    auto c = Connection::Open(Params(server.Url("app"), "pgvigil"), deadline());
+    auto c = Connection::Open(AppParams(server.Url("app"), "pgvigil"), deadline());
     REQUIRE(c.has_value());
     ++connects;
     closed_exec_ms += std::chrono::duration<double, std::milli>(c->exec_time()).count();

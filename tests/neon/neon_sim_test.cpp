@@ -8,6 +8,7 @@
 #include "db/connection.hpp"
 #include "neon/neon_api.hpp"
 #include "support/pg_server.hpp"
+#include "support/url_params.hpp"
 
 namespace pgvigil {
 namespace {
@@ -15,10 +16,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-ConnParams Params(const std::string& url, const std::string& sslmode = "disable") {
-  auto parsed = ParseDatabaseUrl(url);
-  REQUIRE(parsed.has_value());
-  ConnParams p = *parsed;
+ConnParams SimParams(const std::string& url, const std::string& sslmode = "disable") {
+  ConnParams p = test::UrlParams(url);
   p.Set("sslmode", sslmode);
   p.Set("application_name", "neon_sim_test");
   return p;
@@ -56,11 +55,11 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
   REQUIRE(sim.compute_state() == "active");
   CHECK(ApiState(sim) == ComputeStateKind::kActive);
 
-  auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+  auto c = Connection::Open(SimParams(sim.Url("app")), Clock::now() + 5s);
   REQUIRE(c.has_value());
   REQUIRE(c->Exec("SELECT 12345 AS marker", Clock::now() + 5s).has_value());
   for (int i = 0; i < 3; ++i) {  // a few more sessions, so the counter has something to lose
-    auto extra = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+    auto extra = Connection::Open(SimParams(sim.Url("app")), Clock::now() + 5s);
     REQUIRE(extra.has_value());
   }
   const auto last_query = Clock::now();
@@ -79,7 +78,7 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
   CHECK(after.error().sqlstate == "57P01");
 
   // A wrong password is refused by the proxy and wakes nothing.
-  auto bad = Params(sim.Url("app"));
+  auto bad = SimParams(sim.Url("app"));
   bad.Set("password", "not-the-password");
   auto refused = Connection::Open(bad, Clock::now() + 5s);
   REQUIRE_FALSE(refused.has_value());
@@ -91,7 +90,7 @@ TEST_CASE("neon sim: an idle session does not keep the compute awake; it gets 57
 
   // The right one wakes it, after the cold start, with empty statistics.
   auto begin = Clock::now();
-  auto woke = Connection::Open(Params(sim.Url("app")), Clock::now() + 15s);
+  auto woke = Connection::Open(SimParams(sim.Url("app")), Clock::now() + 15s);
   auto took = Clock::now() - begin;
   REQUIRE(woke.has_value());
   CHECK(took >= 600ms);
@@ -122,7 +121,7 @@ TEST_CASE("neon sim: the activity rule (cloud_admin agent, idle in transaction, 
   o.agent_interval = 300ms;  // Neon's own exporter, as cloud_admin on `postgres`
   test::NeonSim sim(server, o);
 
-  auto c = Connection::Open(Params(sim.Url("app")), Clock::now() + 5s);
+  auto c = Connection::Open(SimParams(sim.Url("app")), Clock::now() + 5s);
   REQUIRE(c.has_value());
   // Idle in transaction counts as activity, however long it lasts.
   REQUIRE(c->Exec("BEGIN", Clock::now() + 5s).has_value());
@@ -166,8 +165,9 @@ TEST_CASE("neon sim API: states, key, ids, rate limits", "[neon][live][sim]") {
     REQUIRE(sim.compute_state() == "idle");
     CHECK(ApiState(sim) == ComputeStateKind::kIdle);
     bool client_ok = false;  // checked after join: Catch2's macros are not thread-safe
-    std::thread client(
-        [&] { client_ok = Connection::Open(Params(sim.Url()), Clock::now() + 15s).has_value(); });
+    std::thread client([&] {
+      client_ok = Connection::Open(SimParams(sim.Url()), Clock::now() + 15s).has_value();
+    });
     bool saw_init = false;
     for (int i = 0; i < 50 && !saw_init; ++i) {
       saw_init = ApiState(sim) == ComputeStateKind::kInit;
@@ -262,7 +262,7 @@ TEST_CASE("neon sim: Neon's proxy errors reach libpq and are classified", "[neon
     for (const auto& c : cases) {
       INFO("sslmode=" << sslmode << " text: " << c.text);
       sim.RefuseWith(c.text);
-      auto r = Connection::Open(Params(sim.Url(), sslmode), Clock::now() + 5s);
+      auto r = Connection::Open(SimParams(sim.Url(), sslmode), Clock::now() + 5s);
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().kind == c.kind);
       CHECK_THAT(r.error().message, Catch::Contains(c.text));
@@ -271,7 +271,7 @@ TEST_CASE("neon sim: Neon's proxy errors reach libpq and are classified", "[neon
   }
   CHECK(ErrorKindName(ErrorKind::kNeonWaking) == "neon_waking");
   sim.StopRefusing();
-  auto ok = Connection::Open(Params(sim.Url(), "prefer"), Clock::now() + 5s);
+  auto ok = Connection::Open(SimParams(sim.Url(), "prefer"), Clock::now() + 5s);
   REQUIRE(ok.has_value());
   CHECK(ok->Exec("SELECT 1", Clock::now() + 5s).has_value());
 }

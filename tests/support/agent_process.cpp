@@ -20,13 +20,6 @@ namespace pgvigil::test {
 
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 int Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
           const std::string& output_path) {
   std::vector<std::string> env_strings = {
@@ -181,7 +174,7 @@ std::optional<int> AgentProcess::WaitExit(std::chrono::milliseconds timeout) {
   return std::nullopt;
 }
 
-std::string AgentProcess::Output() const { return ReadFile(dir_ + "/output.log"); }
+std::string AgentProcess::Output() const { return ReadTextFile(dir_ + "/output.log"); }
 
 std::optional<double> AgentProcess::Metric(const std::string& series) const {
   auto r = Get("/metrics");
@@ -202,7 +195,7 @@ CommandResult RunPgvigil(const std::vector<std::string>& args,
   ::waitpid(pid, &status, 0);
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.output = ReadFile(tmpl);
+  r.output = ReadTextFile(tmpl);
   ::unlink(tmpl);
   return r;
 }
@@ -229,6 +222,14 @@ shutdown_timeout = "3s"
 [log]
 level = "debug"
 )" + extra;
+}
+
+std::map<std::string, std::string> DbUrlEnv(const std::string& url) {
+  return {{"TEST_DB_URL", url}};
+}
+
+nlohmann::json HealthOf(const AgentProcess& agent) {
+  return nlohmann::json::parse(agent.Get("/health").body, nullptr, false);
 }
 
 std::string PromtoolRemarks(const std::string& exposition) {

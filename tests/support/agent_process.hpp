@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,6 +76,12 @@ long ProcStatus(int pid, const std::string& field);
 
 // Polls `pred` every 50ms until true or timeout.
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// The environment FastAgentConfig reads its database URL from (TEST_DB_URL).
+std::map<std::string, std::string> DbUrlEnv(const std::string& url);
+
+// The agent's /health, parsed; a discarded value (is_discarded()) when the body is not JSON.
+nlohmann::json HealthOf(const AgentProcess& agent);
 
 // Looks up a series value in Prometheus text.
 std::optional<double> MetricValue(const std::string& text, const std::string& series);

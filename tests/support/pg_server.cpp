@@ -184,13 +184,6 @@ int RunArgv(const std::vector<std::string>& argv, const std::string& cwd, std::s
   return -1;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string Tail(const std::string& text, size_t n = 2000) {
   return text.size() <= n ? text : text.substr(text.size() - n);
 }
@@ -303,7 +296,7 @@ class Template {
          "-c listen_addresses='' -c fsync=off -c unix_socket_directories=" + base_, "start"},
         base_, &out, nullptr);
     if (rc != 0) {
-      throw std::runtime_error("template start failed: " + out + "\n" + Tail(ReadFile(log)));
+      throw std::runtime_error("template start failed: " + out + "\n" + Tail(ReadTextFile(log)));
     }
     std::string quoted;
     for (char c : std::string(kPassword))
@@ -422,7 +415,7 @@ void PgServer::Start() {
         {std::string(kPgBin) + "pg_ctl", "-D", data_dir_, "-l", log, "-w", "-t", "30", "start"},
         base_dir_, &out, nullptr);
     if (rc == 0) break;
-    std::string server_log = ReadFile(log);
+    std::string server_log = ReadTextFile(log);
     if (attempt < 3 && server_log.find("could not bind") != std::string::npos) {
       port_ = FreeTcpPort();
       continue;
@@ -574,7 +567,7 @@ PgBouncer::PgBouncer(int backend_port) {
         waitpid(pid_, &status, 0);
       }
       pid_ = 0;
-      std::string log = ReadFile(dir_ + "/stdout.log") + ReadFile(dir_ + "/pgbouncer.log");
+      std::string log = ReadTextFile(dir_ + "/stdout.log") + ReadTextFile(dir_ + "/pgbouncer.log");
       std::error_code ec;
       fs::remove_all(dir_, ec);
       throw std::runtime_error("pgbouncer did not start: " + Tail(log));
@@ -603,6 +596,13 @@ PgBouncer::~PgBouncer() {
 
 std::string PgBouncer::Url(const std::string& dbname) const {
   return LoopbackUrl(port_, kPassword, dbname);
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace pgvigil::test

@@ -72,4 +72,7 @@ class PgBouncer {
 // Runs a shell command, returns its exit status; output goes to `output` when given.
 int RunCommand(const std::string& cmd, std::string* output = nullptr);
 
+// The whole file as text ("" when it cannot be read).
+std::string ReadTextFile(const std::string& path);
+
 }  // namespace pgvigil::test
