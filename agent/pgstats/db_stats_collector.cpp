@@ -20,7 +20,7 @@ constexpr std::size_t kTrimAfterBytes = 64 * 1024;
 // first time, doubled each time it has to leave again, at most kMaxReadmitAfter (header).
 constexpr int kMaxReadmitAfter = 32;
 // The switched-off bundle is retried after kRetryFirst x stats.interval, doubled after each
-// retry that fails the same way, at most kRetryMaxFactor x that first wait (header).
+// retry that fails the same way, at most kRetryMaxFactor x that first wait (header); 1 s at least.
 constexpr int kRetryFirst = 10;
 constexpr int kRetryMaxFactor = 16;
 }  // namespace
@@ -162,7 +162,8 @@ DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOption
                                    std::vector<std::unique_ptr<Collector>> collectors)
     : options_(std::move(options)), state_(std::make_unique<State>()) {
   state_->bundling = options_.bundle;
-  state_->retry_first = kRetryFirst * options_.interval;
+  state_->retry_first = std::max<std::chrono::steady_clock::duration>(
+      kRetryFirst * options_.interval, std::chrono::seconds(1));
   for (auto& c : collectors) {
     State::Entry e;
     e.name = c->name();

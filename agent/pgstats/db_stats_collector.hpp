@@ -36,20 +36,22 @@
 // back in the bundle after `readmit_after` successes alone in a row: 1 the first time (a
 // transient error is gone by its next run, and the next bundle failure finds it again, by the
 // same rule, without breaking the others), doubled each time it has to leave again, at most 32,
-// so one that flaps gets back in ever more rarely. A bundle that fails three times in a row
-// while every part works alone is switched off (its parts run alone) and retried after
-// 10 x stats.interval (5 min at 30 s); a retry that fails so again doubles the wait, up to 16 x
-// that (80 min), one that fails for a part's sake (that part leaves) is retried next run, and
-// a success switches it back on and resets the wait.
-// Cost per run, with N parts (N <= 7): in the bundle 1 statement; a part that keeps failing
-// costs N+1 on its first failure, then 2 per run (the bundle without it, itself alone: 4 per
-// minute at 30 s) — as before, since it is never re-admitted without a success alone. One that
-// flaps pays N-1 more for each re-admission that fails, at most once per 33 runs once at 32
-// (< 0.4 statements a minute at 30 s). Switched off: N per run, as before, plus 1 per retry
-// (at most 1 per 10 runs, then 1 per 160).
-// Each transition is logged once: a collector leaving or re-entering, the bundle switched off,
-// retried in vain, back on. /health (StatusJson) shows who is alone, since when and why, and
-// when the switched-off bundle is tried again.
+// so one that flaps gets back in ever more rarely. A timeout counts as any failure: one that
+// times out alone stays out; one that succeeds alone may time the bundle out again, which costs
+// that run's parts and the session, and doubles its count again.
+// A bundle that fails three times in a row while every part works alone is switched off (its
+// parts run alone) and retried after 10 x stats.interval (5 min at 30 s); a retry that fails so
+// again doubles the wait, up to 16 x that (80 min); one that fails for a part's sake (that part
+// leaves) is retried next run; a success switches it back on and resets the wait.
+//
+// Cost per run, with N parts (N <= 7): in the bundle 1 statement. A part that keeps failing
+// costs N+1 on its first failure, then 2 per run (the bundle without it, itself alone: 4 a
+// minute at 30 s), as before: it is never re-admitted without a success alone. One that flaps
+// pays N-1 more for each re-admission that fails, once per 33 runs at most once at 32 (< 0.4
+// statements a minute at 30 s). Switched off: N per run, as before, plus 1 per retry (at most 1
+// per 10 runs, then per 160). Each transition is logged once: a collector leaving or coming
+// back, the bundle switched off, retried in vain, back on. /health (StatusJson) shows who is
+// alone, since when and why, and when the switched-off bundle is tried again.
 //
 // Thread-safety: RunDue/RunAll/Forget are called by one thread (the scheduler) at a time;
 // StatusJson, Due and NextDue may be called from any thread. The registry must outlive it.
