@@ -16,6 +16,13 @@
 namespace pgvigil {
 namespace {
 constexpr std::size_t kTrimAfterBytes = 64 * 1024;
+// A collector that left the bundle is back in after this many successes alone in a row: 1 the
+// first time, doubled each time it has to leave again, at most kMaxReadmitAfter (header).
+constexpr int kMaxReadmitAfter = 32;
+// The switched-off bundle is retried after kRetryFirst x stats.interval, doubled after each
+// retry that fails the same way, at most kRetryMaxFactor x that first wait (header); 1 s at least.
+constexpr int kRetryFirst = 10;
+constexpr int kRetryMaxFactor = 16;
 }  // namespace
 
 struct DbStatsCollector::State {
@@ -34,8 +41,14 @@ struct DbStatsCollector::State {
     long long timeouts = 0;
     std::chrono::system_clock::time_point last_success{};
     std::string error;
-    bool alone = false;         // failed alone after a failed bundle: out of the bundle for good
+    bool alone = false;         // failed alone after a failed bundle: out of the bundle
     bool on_probation = false;  // running alone after a failed bundle (a failure makes it alone)
+    // While alone: its successes alone in a row; back in the bundle at readmit_after (0: never
+    // left it), which doubles each time it has to leave again.
+    int successes_alone = 0;
+    int readmit_after = 0;
+    std::chrono::system_clock::time_point alone_since{};
+    std::string alone_reason;  // the error that made it alone (scrubbed, as `error`)
   };
   // The bundle's own record (collector_bundle.hpp), for the window rule and StatusJson.
   struct Bundle {
@@ -45,10 +58,17 @@ struct DbStatsCollector::State {
     int unexplained = 0;  // failures in a row whose parts all worked alone
     std::vector<std::string> last_parts;
     std::string error;  // the last failure's, "" after a success
+    // Switched off (3 unexplained failures): tried again at off_until (a retry that fails
+    // unexplained doubles `backoff`; one that fails for a part's sake is tried again next run);
+    // a success switches it back on.
+    std::optional<SteadyTime> off_until;
+    std::chrono::steady_clock::duration backoff{};
+    std::chrono::system_clock::time_point off_since{}, retry_at{};
   };
 
   mutable std::mutex mu;  // guards the status fields, next_due, last_run and bundle
-  bool bundling = true;   // DbStatsOptions::bundle; off for good after 3 unexplained failures
+  bool bundling = true;   // DbStatsOptions::bundle (false: never bundled)
+  std::chrono::steady_clock::duration retry_first{};  // kRetryFirst x stats.interval
   std::vector<Entry> entries;
   Bundle bundle;
   std::optional<SteadyTime> last_start;
@@ -58,8 +78,8 @@ struct DbStatsCollector::State {
   // Runs `order` (indices into entries), each bounded by min(its timeout, end); with
   // `check_fit` stops before one whose expected duration would pass `end` (FitsWindow).
   // The bundleable ones among them go as one statement, at the place of the first of them.
-  DbStatsRunStatus RunOrder(const std::vector<std::size_t>& order, Connection& conn, SteadyTime end,
-                            bool check_fit);
+  DbStatsRunStatus RunOrder(const std::vector<std::size_t>& order, Connection& conn, SteadyTime now,
+                            SteadyTime end, bool check_fit);
   // Runs one collector alone under `deadline` and records its outcome into `status`.
   void Run(Entry& e, Connection& conn, SteadyTime started, SteadyTime deadline,
            DbStatsRunStatus& status);
@@ -97,6 +117,11 @@ void DbStatsCollector::State::Record(Entry& e, Connection& conn, SteadyTime star
     e.ok = true;
     e.last_success = std::chrono::system_clock::now();
     e.error.clear();
+    if (e.alone && ++e.successes_alone >= e.readmit_after) {
+      e.alone = false;
+      LogInfo("database statistics collector back in the bundle: it succeeded alone",
+              {{"collector", e.name}, {"successes_alone", std::to_string(e.successes_alone)}});
+    }
     return;
   }
   ++status.failed;
@@ -111,12 +136,18 @@ void DbStatsCollector::State::Record(Entry& e, Connection& conn, SteadyTime star
   e.ok = false;
   e.error = std::string(ErrorKindName(err->kind)) + ": " + err->message;
   if (conn.broken() || err->ConnectionLost()) status.connection_lost = true;
+  e.successes_alone = 0;
   if (probation && !e.alone) {
     e.alone = true;
+    e.readmit_after = e.readmit_after == 0 ? 1 : std::min(2 * e.readmit_after, kMaxReadmitAfter);
+    e.alone_since = std::chrono::system_clock::now();
+    e.alone_reason = e.error;
     LogWarn(
         "database statistics collector failed alone after a failed bundle; it runs alone "
-        "from now on",
-        {{"collector", e.name}});
+        "until it succeeds alone readmit_after times in a row",
+        {{"collector", e.name},
+         {"readmit_after", std::to_string(e.readmit_after)},
+         {"error", e.error}});
   }
 }
 
@@ -131,6 +162,8 @@ DbStatsCollector::DbStatsCollector(prometheus::Registry& registry, DbStatsOption
                                    std::vector<std::unique_ptr<Collector>> collectors)
     : options_(std::move(options)), state_(std::make_unique<State>()) {
   state_->bundling = options_.bundle;
+  state_->retry_first = std::max<std::chrono::steady_clock::duration>(
+      kRetryFirst * options_.interval, std::chrono::seconds(1));
   for (auto& c : collectors) {
     State::Entry e;
     e.name = c->name();
@@ -159,7 +192,7 @@ DbStatsRunStatus DbStatsCollector::RunAll(Connection& conn, SteadyTime deadline)
   }
   std::vector<std::size_t> order(st.entries.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  return st.RunOrder(order, conn, deadline, false);
+  return st.RunOrder(order, conn, std::chrono::steady_clock::now(), deadline, false);
 }
 
 DbStatsRunStatus DbStatsCollector::RunDue(Connection& conn, SteadyTime now, SteadyTime window_end) {
@@ -172,23 +205,25 @@ DbStatsRunStatus DbStatsCollector::RunDue(Connection& conn, SteadyTime now, Stea
     st.last_run = std::chrono::system_clock::now();
     st.forgotten = false;
   }
-  return st.RunOrder(DueOrder(next_due, now), conn, window_end, true);
+  return st.RunOrder(DueOrder(next_due, now), conn, now, window_end, true);
 }
 
 DbStatsRunStatus DbStatsCollector::State::RunOrder(const std::vector<std::size_t>& order,
-                                                   Connection& conn, SteadyTime end,
+                                                   Connection& conn, SteadyTime now, SteadyTime end,
                                                    bool check_fit) {
   DbStatsRunStatus status;
   // The bundle: the bundleable ones of this run, when there are two or more.
   std::vector<std::size_t> parts;
   std::vector<BundlePart> sql;
   bool solo = false;
+  bool on = bundling;
   {
     std::lock_guard lock(mu);
     solo = bundle.solo_next;
+    if (bundle.off_until && now < *bundle.off_until) on = false;  // switched off: not yet
   }
   for (std::size_t i : order) {
-    if (!bundling || entries[i].alone || parts.size() >= kMaxBundleParts) continue;
+    if (!on || entries[i].alone || parts.size() >= kMaxBundleParts) continue;
     std::optional<std::string> part = entries[i].collector->BundleSql(conn);
     if (!part) continue;
     parts.push_back(i);
@@ -277,6 +312,10 @@ std::size_t DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& p
     } else {
       bundle.error.clear();
       bundle.unexplained = 0;
+      if (std::exchange(bundle.off_until, std::nullopt)) {
+        bundle.backoff = {};
+        LogInfo("database statistics bundle back on: its retry succeeded");
+      }
     }
   }
   if (!err) {
@@ -319,15 +358,28 @@ std::size_t DbStatsCollector::State::RunBundle(const std::vector<std::size_t>& p
     Run(e, conn, start, std::min(end, start + e.timeout), status);
   }
   // Failing while every part works alone, three times in a row: the bundle itself is the
-  // problem (its reply), so it is given up rather than costing a statement more every run.
+  // problem (its reply), so it is switched off rather than costing a statement more every run,
+  // and retried after a backoff; a retry that fails so once more doubles the backoff.
   std::lock_guard lock(mu);
   bundle.unexplained = all_ran && status.failed == failed_before ? bundle.unexplained + 1 : 0;
-  if (bundle.unexplained >= 3 && bundling) {
-    bundling = false;
-    LogWarn(
-        "database statistics bundle given up: it failed three times while its collectors "
-        "worked alone; they run alone from now on",
-        {{"error", bundle.error}});
+  const bool retry = bundle.off_until.has_value();
+  if (retry ? bundle.unexplained > 0 : bundle.unexplained >= 3) {
+    bundle.backoff =
+        retry ? std::min(2 * bundle.backoff, kRetryMaxFactor * retry_first) : retry_first;
+    const auto now = std::chrono::steady_clock::now();
+    bundle.off_until = now + bundle.backoff;
+    const auto wall = std::chrono::system_clock::now();
+    if (!retry) bundle.off_since = wall;
+    bundle.retry_at =
+        wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(bundle.backoff);
+    LogWarn(retry ? "database statistics bundle retry failed while its collectors worked alone; "
+                    "switched off again, retried later"
+                  : "database statistics bundle switched off: it failed three times while its "
+                    "collectors worked alone; they run alone until it is retried",
+            {{"error", bundle.error},
+             {"retry_in_seconds",
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(bundle.backoff).count())}});
   }
   return reply_bytes;
 }
@@ -373,17 +425,29 @@ nlohmann::json DbStatsCollector::StatusJson() const {
   }
   j["collectors"] = std::move(cs);
   nlohmann::json b;
-  b["enabled"] = st.bundling;
+  b["enabled"] = st.bundling && !st.bundle.off_until;
+  if (st.bundle.off_until) {  // switched off: since when, and when it is tried again
+    b["off_since"] = FormatRfc3339Utc(st.bundle.off_since);
+    b["retry_at"] = FormatRfc3339Utc(st.bundle.retry_at);
+    b["retry_backoff_seconds"] = std::chrono::duration<double>(st.bundle.backoff).count();
+  }
   b["runs"] = st.bundle.runs;
   b["failures"] = st.bundle.failures;
   b["timeouts"] = st.bundle.timeouts;
   b["duration_seconds"] = std::chrono::duration<double>(st.bundle.last_took).count();
   b["last_parts"] = st.bundle.last_parts;
   nlohmann::json alone = nlohmann::json::array();
+  nlohmann::json alone_detail = nlohmann::json::object();
   for (const auto& e : st.entries) {
-    if (e.alone) alone.push_back(e.name);
+    if (!e.alone) continue;
+    alone.push_back(e.name);
+    alone_detail[e.name] = {{"since", FormatRfc3339Utc(e.alone_since)},
+                            {"reason", e.alone_reason},
+                            {"successes_alone", e.successes_alone},
+                            {"readmit_after", e.readmit_after}};
   }
   b["alone"] = std::move(alone);
+  b["alone_detail"] = std::move(alone_detail);
   if (!st.bundle.error.empty()) b["error"] = st.bundle.error;
   j["bundle"] = std::move(b);
   return j;

@@ -27,9 +27,31 @@
 // The bundle's deadline is the latest of its parts' deadlines, capped at the window's end; its
 // expected duration is its last one. When the bundle fails with a statement error (a missing
 // view, a permission, an old server), its parts run alone this time, and one that fails alone
-// stays out of the bundle from then on (logged once). A bundle that times out is cancelled on
-// the server and counted; its parts fail this run (the connection goes) and run alone next time,
-// so the slow one is found and leaves the bundle. database, settings and static run alone.
+// leaves the bundle: it is "alone". A bundle that times out is cancelled on the server and
+// counted; its parts fail this run (the connection goes) and run alone next time, so the slow
+// one is found and leaves the bundle. database, settings and static run alone.
+//
+// Recovery (most causes are transient: a replica's recovery conflict, a lock timeout, a
+// terminated session, a grant or an extension that comes later). A collector that is alone is
+// back in the bundle after `readmit_after` successes alone in a row: 1 the first time (a
+// transient error is gone by its next run, and the next bundle failure finds it again, by the
+// same rule, without breaking the others), doubled each time it has to leave again, at most 32,
+// so one that flaps gets back in ever more rarely. A timeout counts as any failure: one that
+// times out alone stays out; one that succeeds alone may time the bundle out again, which costs
+// that run's parts and the session, and doubles its count again.
+// A bundle that fails three times in a row while every part works alone is switched off (its
+// parts run alone) and retried after 10 x stats.interval (5 min at 30 s); a retry that fails so
+// again doubles the wait, up to 16 x that (80 min); one that fails for a part's sake (that part
+// leaves) is retried next run; a success switches it back on and resets the wait.
+//
+// Cost per run, with N parts (N <= 7): in the bundle 1 statement. A part that keeps failing
+// costs N+1 on its first failure, then 2 per run (the bundle without it, itself alone: 4 a
+// minute at 30 s), as before: it is never re-admitted without a success alone. One that flaps
+// pays N-1 more for each re-admission that fails, once per 33 runs at most once at 32 (< 0.4
+// statements a minute at 30 s). Switched off: N per run, as before, plus 1 per retry (at most 1
+// per 10 runs, then per 160). Each transition is logged once: a collector leaving or coming
+// back, the bundle switched off, retried in vain, back on. /health (StatusJson) shows who is
+// alone, since when and why, and when the switched-off bundle is tried again.
 //
 // Thread-safety: RunDue/RunAll/Forget are called by one thread (the scheduler) at a time;
 // StatusJson, Due and NextDue may be called from any thread. The registry must outlive it.
@@ -95,7 +117,10 @@ class DbStatsCollector {
   // For /health: {"interval_seconds", "last_run", "series_exported", "collectors": {name: {"ok",
   // "ran", "last_success", "duration_seconds", "interval_seconds", "timeout_seconds", "errors",
   // "timeouts", "error"?}}, "bundle": {"enabled", "runs", "failures", "timeouts",
-  // "duration_seconds", "last_parts", "alone", "error"?}}. Error texts come scrubbed from DbError.
+  // "duration_seconds", "last_parts", "alone" (names), "alone_detail": {name: {"since",
+  // "reason", "successes_alone", "readmit_after"}}, "error"?, and when switched off "off_since",
+  // "retry_at" (past: at the next run), "retry_backoff_seconds"}}. Error texts come scrubbed
+  // from DbError.
   nlohmann::json StatusJson() const;
 
  private:

@@ -1,7 +1,8 @@
 // The bundle of the cheap collectors: the JSON row adapter and the statement (pure), and against
 // a real PostgreSQL 15 [live]: the bundle publishes what the collectors publish alone, cells read
-// as PostgreSQL's text, a collector that fails alone leaves the bundle, a bundle that times out
-// is cancelled on the server and its parts run alone next time.
+// as PostgreSQL's text, a collector that fails alone leaves the bundle and comes back after
+// succeeding alone, a bundle that times out is cancelled on the server and its parts run alone
+// next time, a bundle switched off is retried after a backoff.
 #include <prometheus/text_serializer.h>
 
 #include <catch2/catch.hpp>
@@ -292,12 +293,99 @@ TEST_CASE("Bundle: a collector that fails alone leaves the bundle, the rest stay
                                                          "stat_bgwriter", "replication",
                                                          "neon_lfc"});
 
-  // Granted again, it recovers, alone.
+  // Granted again, it recovers alone, and that success brings it back into the bundle.
   pg.Psql("GRANT EXECUTE ON FUNCTION pg_postmaster_start_time() TO PUBLIC;");
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
   text = Exposition(registry);
   CHECK(test::MetricValue(text, "pg_postmaster_start_time_seconds").has_value());
-  CHECK(collector.StatusJson()["bundle"]["alone"] == nlohmann::json{"postmaster"});
+  CHECK(collector.StatusJson()["bundle"]["alone"].empty());
+}
+
+TEST_CASE(
+    "Bundle: a collector that left it is back after succeeding alone; one that leaves again "
+    "needs twice the successes [live]",
+    "[pgstats][live]") {
+  PgServer pg;
+  // Successful statements by kind (pg_stat_statements counts only those that completed).
+  const auto calls = [&](const std::string& where) {
+    return std::stoi(
+        pg.Psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query NOT LIKE "
+                "'%pg_stat_statements%' AND " +
+                where));
+  };
+  const std::string bundle_with_it =
+      "query LIKE '%json_build_object%' AND query LIKE '%pg_postmaster_start_time%'";
+  const std::string it_alone =
+      "query LIKE '/* pgvigil */%pg_postmaster_start_time%' AND query NOT LIKE "
+      "'%json_build_object%'";
+  prometheus::Registry registry;
+  DbStatsCollector collector(registry);
+  Connection conn = OpenStatsSession(pg);
+  const auto run = [&] { return collector.RunAll(conn, Clock::now() + 20s); };
+
+  REQUIRE(run().ok());  // all in the bundle
+  CHECK(calls(bundle_with_it) == 1);
+  CHECK(calls(it_alone) == 0);
+
+  // A privilege taken away for a while (as a transient error would): it leaves the bundle.
+  pg.Psql("REVOKE EXECUTE ON FUNCTION pg_postmaster_start_time() FROM PUBLIC;");
+  CHECK(run().failed == 1);
+  nlohmann::json b = collector.StatusJson()["bundle"];
+  INFO(b.dump());
+  CHECK(b["alone"] == nlohmann::json{"postmaster"});
+  REQUIRE(b["alone_detail"].contains("postmaster"));
+  CHECK(b["alone_detail"]["postmaster"]["reason"].get<std::string>().find("permission denied") !=
+        std::string::npos);
+  CHECK(b["alone_detail"]["postmaster"]["readmit_after"] == 1);
+  CHECK(b["alone_detail"]["postmaster"]["since"].get<std::string>().size() >= 20);
+  CHECK(b["enabled"] == true);
+
+  // While it keeps failing, a run costs 2 statements: the bundle without it and it alone.
+  for (int i = 0; i < 2; ++i) {
+    const long long runs = collector.StatusJson()["bundle"]["runs"];
+    CHECK(run().failed == 1);
+    b = collector.StatusJson()["bundle"];
+    CHECK(b["runs"] == runs + 1);
+    CHECK(b["failures"] == 1);  // the bundle without it works
+    CHECK(b["alone"] == nlohmann::json{"postmaster"});
+    CHECK(b["alone_detail"]["postmaster"]["successes_alone"] == 0);
+  }
+  CHECK(calls(bundle_with_it) == 1);
+  const std::string text = Exposition(registry);
+  CHECK(test::MetricValue(text, R"(pgvigil_collector_errors_total{collector="postmaster"})") == 3);
+
+  // Granted again: its next run alone succeeds and it is back in; the run after, it rides in the
+  // bundle and runs alone no more.
+  pg.Psql("GRANT EXECUTE ON FUNCTION pg_postmaster_start_time() TO PUBLIC;");
+  REQUIRE(run().ok());
+  CHECK(calls(it_alone) == 1);
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["alone"].empty());
+  CHECK(b["alone_detail"].empty());
+  REQUIRE(run().ok());
+  CHECK(calls(it_alone) == 1);
+  CHECK(calls(bundle_with_it) == 2);
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["last_parts"].size() == 7);
+  CHECK_FALSE(b.contains("error"));
+
+  // It fails again (a flap): out again, and now two successes alone in a row bring it back.
+  pg.Psql("REVOKE EXECUTE ON FUNCTION pg_postmaster_start_time() FROM PUBLIC;");
+  CHECK(run().failed == 1);
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["failures"] == 2);
+  CHECK(b["alone_detail"]["postmaster"]["readmit_after"] == 2);
+  pg.Psql("GRANT EXECUTE ON FUNCTION pg_postmaster_start_time() TO PUBLIC;");
+  REQUIRE(run().ok());
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["alone"] == nlohmann::json{"postmaster"});
+  CHECK(b["alone_detail"]["postmaster"]["successes_alone"] == 1);
+  REQUIRE(run().ok());
+  CHECK(collector.StatusJson()["bundle"]["alone"].empty());
+  REQUIRE(run().ok());
+  CHECK(calls(it_alone) == 3);  // alone twice after the flap, then back in the bundle
+  CHECK(calls(bundle_with_it) == 3);
+  CHECK(collector.StatusJson()["bundle"]["failures"] == 2);
 }
 
 TEST_CASE(
@@ -371,7 +459,8 @@ TEST_CASE("Bundle: a database name that is not UTF-8 reads as U+FFFD, the bundle
 }
 
 TEST_CASE(
-    "Bundle: failing three times in a row while every part works alone, it is given up [live]",
+    "Bundle: failing three times in a row while every part works alone, it is switched off "
+    "[live]",
     "[pgstats][live]") {
   PgServer pg;
   prometheus::Registry registry;
@@ -393,9 +482,87 @@ TEST_CASE(
   CHECK(health["bundle"]["error"].get<std::string>().find("nested object") != std::string::npos);
   CHECK(health["bundle"]["alone"].empty());
   CHECK(health["bundle"]["enabled"] == false);
+  CHECK(health["bundle"]["retry_backoff_seconds"] == 300);  // 10 x the 30 s interval
   REQUIRE(collector.RunAll(conn, Clock::now() + 20s).ok());
-  CHECK(collector.StatusJson()["bundle"]["runs"] == 3);  // no fourth try
+  CHECK(collector.StatusJson()["bundle"]["runs"] == 3);  // no fourth try before then
   CHECK(plain->reads == 4);
+}
+
+TEST_CASE(
+    "Bundle: switched off, it is retried after 10 intervals, then after twice that, and a "
+    "success switches it back on [live]",
+    "[pgstats][live]") {
+  PgServer pg;
+  // The part's value is a nested JSON object while `knob` says so: the bundle's reply is refused
+  // while the part alone reads fine; a flat value makes the bundle work again.
+  pg.Psql(
+      "CREATE TABLE knob (v json); INSERT INTO knob VALUES ('{\"a\": 1}'); "
+      "GRANT SELECT ON knob TO vigil;");
+  const auto bundles = [&] {
+    return std::stoi(
+        pg.Psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE "
+                "'%json_build_object%' AND query LIKE '%FROM knob%' AND query NOT LIKE "
+                "'%pg_stat_statements%'"));
+  };
+  prometheus::Registry registry;
+  std::vector<std::unique_ptr<Collector>> list;
+  list.push_back(
+      std::make_unique<SqlPart>("knob", "/* pgvigil */ SELECT (SELECT v FROM knob) AS j"));
+  list.push_back(std::make_unique<SqlPart>("plain", "/* pgvigil */ SELECT 1 AS one"));
+  auto* plain = static_cast<SqlPart*>(list[1].get());
+  DbStatsOptions options;
+  options.interval = 200ms;  // the first retry after 2 s, the next 4 s later
+  DbStatsCollector collector(registry, options, std::move(list));
+  Connection conn = OpenStatsSession(pg);
+  const auto run = [&] { return collector.RunAll(conn, Clock::now() + 20s); };
+
+  for (int i = 0; i < 3; ++i) REQUIRE(run().ok());
+  const auto switched_off = Clock::now();
+  nlohmann::json b = collector.StatusJson()["bundle"];
+  INFO(b.dump());
+  CHECK(b["enabled"] == false);
+  CHECK(b["runs"] == 3);
+  CHECK(b["retry_backoff_seconds"].get<double>() == Approx(2.0));
+  CHECK(b["off_since"].is_string());
+  CHECK(b["retry_at"].get<std::string>() > b["off_since"].get<std::string>());
+  CHECK(bundles() == 3);  // it ran, and its reply was refused
+
+  // Before the backoff: each alone, no bundle statement.
+  REQUIRE(run().ok());
+  if (Clock::now() - switched_off < 1500ms) {  // a very slow machine proves nothing here
+    CHECK(collector.StatusJson()["bundle"]["runs"] == 3);
+    CHECK(bundles() == 3);
+  }
+  CHECK(plain->reads == 4);
+
+  // After it: one retry, which fails the same way: off again, for twice as long.
+  std::this_thread::sleep_until(switched_off + 2200ms);
+  REQUIRE(run().ok());
+  const auto retried = Clock::now();
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["runs"] == 4);
+  CHECK(b["failures"] == 4);
+  CHECK(b["enabled"] == false);
+  CHECK(b["retry_backoff_seconds"].get<double>() == Approx(4.0));
+  CHECK(bundles() == 4);
+  CHECK(plain->reads == 5);
+
+  // The cause goes away; the bundle waits for its retry, which then succeeds and stays on.
+  pg.Psql("UPDATE knob SET v = '1'");
+  REQUIRE(run().ok());
+  if (Clock::now() - retried < 3s) CHECK(collector.StatusJson()["bundle"]["runs"] == 4);
+  std::this_thread::sleep_until(retried + 4300ms);
+  REQUIRE(run().ok());
+  b = collector.StatusJson()["bundle"];
+  CHECK(b["runs"] == 5);
+  CHECK(b["failures"] == 4);
+  CHECK(b["enabled"] == true);
+  CHECK_FALSE(b.contains("retry_at"));
+  CHECK_FALSE(b.contains("error"));
+  REQUIRE(run().ok());
+  CHECK(collector.StatusJson()["bundle"]["runs"] == 6);
+  CHECK(bundles() == 6);
+  CHECK(plain->reads == 8);
 }
 
 }  // namespace
