@@ -1,7 +1,5 @@
 #include "pgstats/db_stats_collector.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <limits>
 #include <mutex>
@@ -10,12 +8,12 @@
 
 #include "pgstats/collector_bundle.hpp"
 #include "telemetry/collector_metrics.hpp"
+#include "util/heap_trim.hpp"
 #include "util/log.hpp"
 #include "util/time_format.hpp"
 
 namespace pgvigil {
 namespace {
-constexpr std::size_t kTrimAfterBytes = 64 * 1024;
 // A collector that left the bundle is back in after this many successes alone in a row: 1 the
 // first time, doubled each time it has to leave again, at most kMaxReadmitAfter (header).
 constexpr int kMaxReadmitAfter = 32;
@@ -262,9 +260,7 @@ DbStatsRunStatus DbStatsCollector::State::RunOrder(const std::vector<std::size_t
     if (in_bundle) {
       // The reply is every part's rows at once (~0.3 MB at 200 databases): give the heap pages
       // its parsing used back to the system once it is gone, as the statement sampler does.
-      if (RunBundle(parts, std::exchange(sql, {}), conn, start, end, status) >= kTrimAfterBytes) {
-        malloc_trim(0);
-      }
+      TrimHeapAfter(RunBundle(parts, std::exchange(sql, {}), conn, start, end, status));
     } else {
       Run(entries[i], conn, start, std::min(end, start + entries[i].timeout), status);
     }
