@@ -17,7 +17,10 @@
 // The fleet gate (hooks.may_run_jobs) is asked there too, inside the same bounds (idle sessions
 // only, now + probe.timeout): when it says no (a stats follower) no job runs, but a statement it
 // ran itself on the probe's pool (the follower's election retry) stands for the probe when it
-// succeeded and none failed; else the probe statement runs.
+// succeeded and none failed; else the probe statement runs. On a frozen server a statement cut
+// at now + probe.timeout leaves its session broken, so the probe statement after it reconnects
+// (bounded by database.connect_timeout): that tick's failure shows up to that much later than a
+// SELECT 1 on the open session would show it (jobs ahead of the probe and the fleet gate alike).
 // No exception leaves the thread: one thrown by a job (or the loop itself, or publish) is caught,
 // counted in pgvigil_internal_errors_total{component = job name}, remembered for /health, and
 // the loop goes on.
