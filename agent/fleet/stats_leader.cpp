@@ -77,7 +77,8 @@ void StatsLeader::Set(StatsRole role, std::string why, std::optional<int> leader
   hint_ = std::move(hint);
 }
 
-bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadline) {
+bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadline,
+                             std::chrono::milliseconds early) {
   if (mode_ == StatsElection::kOff) return true;
   const bool same_session = checked_conn_ == &conn && checked_pid_ == conn.backend_pid();
   const StatsRole current = role();
@@ -89,8 +90,14 @@ bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadli
   // another session of its pool (the lock stays on the one that took it) re-checks at the same
   // pace that its session still holds it.
   if (next_try_ && now < *next_try_) {
-    if (current == StatsRole::kFollower) return false;
+    if (current == StatsRole::kFollower && now + early < *next_try_) return false;
     if (current == StatsRole::kLeader) return true;
+  }
+  // A follower's retry run for its due time (early, or at most `early` late): the next one is
+  // due one interval after that time, so the tries keep their pace whatever the probe ticks.
+  std::optional<SteadyTime> due_for;
+  if (current == StatsRole::kFollower && next_try_ && now <= *next_try_ + early) {
+    due_for = *next_try_;
   }
   const std::int64_t key = kStatsLeaderLockKey;
   auto res = conn.Exec(kTrySql,
@@ -126,7 +133,7 @@ bool StatsLeader::MayCollect(Connection& conn, SteadyTime now, SteadyTime deadli
     Set(StatsRole::kLeader, "holds the stats lock on its collecting session", conn.backend_pid());
     return true;
   }
-  next_try_ = now + retry_interval_;
+  next_try_ = due_for.value_or(now) + retry_interval_;
   Set(StatsRole::kFollower,
       holder ? "another session holds the stats lock (backend pid " + std::to_string(*holder) + ")"
              : std::string("another session holds the stats lock"),

@@ -10,6 +10,14 @@
 // - A follower tries again every `retry_interval` (1.5 collector intervals): one cheap
 //   statement, and only when the scheduler is querying anyway (the Neon suspend policy lets it);
 //   the statement's time counts as pgvigil's own usage, so it never reads as an app's activity.
+//   Ahead of a probe, on the probe's session, the try stands for the probe's SELECT 1
+//   (runtime/scheduler.hpp, By traffic), and the caller passes `early` (half a probe interval):
+//   the retry then runs at the probe tick nearest its due time, up to `early` before it, and
+//   the next one is due retry_interval after the due time it was run for (not after the tick).
+//   So the tries keep their designed pace on average (never drifting a tick later each time),
+//   and two tries are at most retry_interval + one probe interval apart, as when a retry waited
+//   for the first tick after its due time: the hand-over bound (two collector intervals while
+//   probe.interval <= half a collector interval) is unchanged.
 // - A leader issues no statement at all while its session lasts (same connection object, same
 //   backend pid); on a new session it tries again.
 // - Behind a pooler (the server's pg_backend_pid() differs from the session's: PgBouncer,
@@ -51,7 +59,9 @@ class StatsLeader {
   // Before the database-wide jobs, on the connection they are about to use: may this sidecar
   // run them now? Runs at most one short statement, bounded by `deadline` (see above). A failed
   // check (timeout, lost socket) answers false and leaves the connection broken for the caller.
-  bool MayCollect(Connection& conn, SteadyTime now, SteadyTime deadline);
+  // `early`: a follower's retry due within that much of `now` runs now (see above).
+  bool MayCollect(Connection& conn, SteadyTime now, SteadyTime deadline,
+                  std::chrono::milliseconds early = std::chrono::milliseconds(0));
   // The probe failed or the database sleeps: the session holding the lock is gone or about to
   // be; nobody here collects until the next MayCollect decides again.
   void OnDatabaseLost(std::string_view why);

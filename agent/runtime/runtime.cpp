@@ -48,7 +48,10 @@ Runtime::Runtime(const Settings& settings, SnapshotStore& snapshots, Lifecycle& 
   hooks.may_run_jobs = [this](const JobContext& ctx) { return MayRunJobs(ctx); };
   // Without neon.sampling_url every job uses the probe's pool: its success may stand for a probe.
   hooks.on_probe_target = [this](const Job&) { return connections_.sampling() == nullptr; };
-  hooks.before_probe = [this](bool on) { connections_.SetIdleSessionsOnly(on); };
+  hooks.before_probe = [this](bool on) {
+    connections_.SetIdleSessionsOnly(on);
+    ahead_of_probe_ = on;
+  };
   probe_.SetOnDatabaseLost([this](std::string_view why) {
     ForgetDatabaseSeries();
     if (parts_.leader) parts_.leader->OnDatabaseLost(why);
@@ -88,11 +91,14 @@ bool Runtime::MayRunJobs(const JobContext& ctx) {
   if (!parts_.leader) return true;
   bool may = false;
   const auto now = std::chrono::steady_clock::now();
+  // Ahead of a due probe (on its pool, bounded by probe.timeout) a follower's retry stands for
+  // the probe statement: it may run at the probe tick nearest its due time.
+  const auto early = ahead_of_probe_ ? settings_.probe.interval / 2 : Millis(0);
   connections_.WithJobConnection(
       ctx.Bound(now + settings_.database.connect_timeout), nullptr, [&](Connection& conn) {
         const auto start = std::chrono::steady_clock::now();
-        may = parts_.leader->MayCollect(conn, start,
-                                        ctx.Bound(start + settings_.sampling.statement_timeout));
+        may = parts_.leader->MayCollect(
+            conn, start, ctx.Bound(start + settings_.sampling.statement_timeout), early);
       });
   if (!may) ForgetDatabaseSeries();  // a follower exports no database-wide series
   return may;

@@ -67,6 +67,7 @@ class Runtime {
   ProbeJob probe_;
   std::vector<std::unique_ptr<Job>> jobs_;
   std::uint64_t sequence_ = 0;
+  bool ahead_of_probe_ = false;           // between hooks.before_probe(true) and (false)
   std::unique_ptr<Scheduler> scheduler_;  // last: started last, stopped first
 };
 

@@ -168,7 +168,14 @@ std::optional<TickTraffic> Scheduler::RunBeforeProbe() {
   } idle_only(hooks_.before_probe);
   // From here a statement may run (the fleet gate's too): the probe gets to see what it met.
   TickTraffic traffic{probe_.Statements(), false};
-  if (!MayRunJobs(end)) return traffic;  // fleet follower: the probe statement as always
+  if (!MayRunJobs(end)) {
+    // Fleet follower: no job runs, but the gate's own statement (its election retry, when due)
+    // ran on the probe's pool under the same bounds; its success stands for the probe as a
+    // job's would. No statement, or a failed one: the probe statement decides.
+    const StatementTally after = probe_.Statements();
+    traffic.jobs_ok = after.ok > traffic.since.ok && after.failed == traffic.since.failed;
+    return traffic;
+  }
   for (Entry* e : due) {
     if (clock_.Steady() + e->expected > end) break;  // no room left: the probe decides
     if (!RunEntry(*e, end)) break;  // at the first failure the probe statement decides

@@ -14,6 +14,13 @@
 // probe's pool succeeded (stop at the first failure); the probe then lets that success stand
 // for its own statement (ProbeJob). The other due jobs run in the window after the probe as
 // always. Never on POST /wake or a probe the Neon policy asked for (those probe first).
+// The fleet gate (hooks.may_run_jobs) is asked there too, inside the same bounds (idle sessions
+// only, now + probe.timeout): when it says no (a stats follower) no job runs, but a statement it
+// ran itself on the probe's pool (the follower's election retry) stands for the probe when it
+// succeeded and none failed; else the probe statement runs. On a frozen server a statement cut
+// at now + probe.timeout leaves its session broken, so the probe statement after it reconnects
+// (bounded by database.connect_timeout): that tick's failure shows up to that much later than a
+// SELECT 1 on the open session would show it (jobs ahead of the probe and the fleet gate alike).
 // No exception leaves the thread: one thrown by a job (or the loop itself, or publish) is caught,
 // counted in pgvigil_internal_errors_total{component = job name}, remembered for /health, and
 // the loop goes on.
@@ -43,7 +50,9 @@ struct SchedulerHooks {
   std::function<void()> maintain;  // after every turn: pool upkeep
   std::function<void()> shutdown;  // when the loop ends: close the pools
   // Before the first job of a window (only when one is due): may the jobs run now? (fleet: only
-  // the elected stats leader runs database-wide jobs). Unset = always.
+  // the elected stats leader runs database-wide jobs). Unset = always. Asked ahead of a due probe
+  // (between before_probe(true) and before_probe(false)), a successful statement it sends on the
+  // probe's pool stands for the probe even when it answers no (see By traffic above).
   std::function<bool(const JobContext&)> may_run_jobs;
   // Whether a job's statements go to the probe's pool (the main pool), so that their success
   // may stand for the probe. Unset = no job does (a SELECT 1 at every probe).

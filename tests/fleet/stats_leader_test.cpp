@@ -194,5 +194,50 @@ TEST_CASE("StatsLeader: stats.election = off collects without asking [live]", "[
   CHECK(a.role() == StatsRole::kAllCollect);
 }
 
+// Ahead of a probe the scheduler passes `early` (half a probe interval): the retry runs at the
+// probe tick nearest its due time, and the next one is due one interval after that due time.
+TEST_CASE(
+    "StatsLeader: a follower's retry ahead of a probe runs up to `early` before it is due "
+    "and keeps its pace [live]",
+    "[fleet][live]") {
+  PgServer pg;
+  prometheus::Registry ra, rb;
+  StatsLeader a(StatsElection::kAuto, 5s, ra);
+  StatsLeader b(StatsElection::kAuto, 5s, rb);
+  Connection ca = Open(pg.Url());
+  Connection cb = Open(pg.Url());
+  const auto t0 = Clock::now();
+  REQUIRE(a.MayCollect(ca, t0, Clock::now() + 5s));
+  CHECK_FALSE(b.MayCollect(cb, t0, Clock::now() + 5s));  // follower; next try due at t0 + 5 s
+  auto tried = [&cb, before = cb.exec_time()]() mutable {
+    const bool sent = cb.exec_time() != before;
+    before = cb.exec_time();
+    return sent;
+  };
+  CHECK_FALSE(b.MayCollect(cb, t0 + 4400ms, Clock::now() + 5s, 500ms));  // 600 ms early
+  CHECK_FALSE(tried());
+  CHECK_FALSE(b.MayCollect(cb, t0 + 4600ms, Clock::now() + 5s));  // no `early`: not yet
+  CHECK_FALSE(tried());
+  CHECK_FALSE(b.MayCollect(cb, t0 + 4600ms, Clock::now() + 5s, 500ms));  // 400 ms early: now
+  CHECK(tried());
+  CHECK(b.role() == StatsRole::kFollower);
+  // The next one is due at t0 + 10 s (its due time plus the interval), not 4.6 s + 5 s.
+  CHECK_FALSE(b.MayCollect(cb, t0 + 9400ms, Clock::now() + 5s, 500ms));
+  CHECK_FALSE(tried());
+  CHECK_FALSE(b.MayCollect(cb, t0 + 9500ms, Clock::now() + 5s, 500ms));
+  CHECK(tried());
+  // A late one (no tick near its due time) counts the interval from when it ran.
+  CHECK_FALSE(b.MayCollect(cb, t0 + 16s, Clock::now() + 5s, 500ms));  // due 15 s: 1 s late
+  CHECK(tried());
+  CHECK_FALSE(b.MayCollect(cb, t0 + 20400ms, Clock::now() + 5s, 500ms));  // due 21 s
+  CHECK_FALSE(tried());
+  CHECK_FALSE(b.MayCollect(cb, t0 + 20600ms, Clock::now() + 5s, 500ms));
+  CHECK(tried());
+  // The leader asks nothing, `early` or not.
+  const auto leader_before = ca.exec_time();
+  CHECK(a.MayCollect(ca, t0 + 20600ms, Clock::now() + 5s, 500ms));
+  CHECK(ca.exec_time() == leader_before);
+}
+
 }  // namespace
 }  // namespace pgvigil

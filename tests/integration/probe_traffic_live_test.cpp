@@ -1,7 +1,9 @@
 // probe.reuse_traffic against a real PostgreSQL 15: at ticks where the activity sampler is due on
 // the probe's connection its statement stands for SELECT 1 (pg_stat_statements counts fewer probe
 // statements than probes) while the database stays up; a frozen server (SIGSTOP) still goes down
-// within the bound the other live tests use; with reuse off every probe is a SELECT 1.
+// within the bound the other live tests use; with reuse off every probe is a SELECT 1. A stats
+// follower's lock try stands for SELECT 1 at its tick; frozen, the follower still goes down in
+// the same bound.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
@@ -121,4 +123,74 @@ TEST_CASE("probe.reuse_traffic = false: a SELECT 1 at every probe", "[live][traf
   CHECK(w.never_down);
   CHECK(w.by_traffic == 0);
   CHECK(std::abs(w.selects - w.probes) <= 1);
+}
+
+namespace {
+std::string Role(const AgentProcess& agent) {
+  const auto h = nlohmann::json::parse(agent.Get("/health").body);
+  return h["stats_leader"]["role"].is_string() ? h["stats_leader"]["role"].get<std::string>() : "";
+}
+
+// The followers' tries of the stats lock (fleet/stats_leader.cpp's statement).
+long LockTries(const PgServer& pg) {
+  return std::stol(
+      pg.Psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+              "WHERE query LIKE '/* pgvigil */ SELECT pg_backend_pid() = %'"));
+}
+
+// A follower retries every 1.5 stats intervals = 300 ms, within half a probe interval (300 ms)
+// of every 600 ms tick: a try ahead of every probe.
+const char* kFleet = R"(
+[stats]
+interval = "200ms"
+)";
+}  // namespace
+
+TEST_CASE("probe by traffic: a stats follower's lock try stands for SELECT 1; frozen, still down",
+          "[live][traffic][fleet]") {
+  PgServer pg;
+  AgentProcess leader(FastAgentConfig(kFleet), Env(pg.Url()));
+  REQUIRE(leader.WaitHttp());
+  REQUIRE(Eventually([&] { return Role(leader) == "leader"; }, 10s));
+  AgentProcess follower(FastAgentConfig(kFleet), Env(pg.Url()));
+  REQUIRE(follower.WaitHttp());
+  REQUIRE(Eventually([&] { return Role(follower) == "follower"; }, 10s));
+  std::this_thread::sleep_for(2s);
+
+  const long tries0 = LockTries(pg);
+  const double leader_probes0 = AllProbes(leader);
+  const double leader_traffic0 = leader.Metric("pgvigil_probes_by_traffic_total").value_or(0);
+  const long selects0 = ProbeStatements(pg);
+  const Window w = Measure(follower, pg, 8s);
+  const long tries = LockTries(pg) - tries0;
+  const double leader_selects =
+      AllProbes(leader) - leader_probes0 -
+      (leader.Metric("pgvigil_probes_by_traffic_total").value_or(0) - leader_traffic0);
+  const long selects = ProbeStatements(pg) - selects0;
+  INFO("follower: probes " << w.probes << ", by traffic " << w.by_traffic << ", lock tries "
+                           << tries << "; SELECT 1 of both " << selects << ", of the leader "
+                           << leader_selects << "; states " << w.states);
+  CHECK(w.never_down);
+  CHECK(Role(follower) == "follower");
+  CHECK(w.probes >= 10);
+  // Nearly every follower probe was a lock try (the first and last ticks may be cut by the
+  // window), and every try stood for a probe (±2 for the ticks in flight at either end).
+  CHECK(w.by_traffic >= w.probes - 3);
+  CHECK(std::abs(tries - w.by_traffic) <= 2);
+  // The follower's SELECT 1 are the probes the tries did not stand for: both sidecars' SELECT 1
+  // are the leader's plus those.
+  CHECK(std::abs(selects - (leader_selects + w.probes - w.by_traffic)) <= 3);
+
+  // SIGSTOP: the follower's first statement of the tick is its lock try, cut at probe.timeout;
+  // then the probe decides: down within the bound of the test above.
+  const auto froze_at = std::chrono::steady_clock::now();
+  pg.Freeze();
+  const bool went_down = follower.WaitState("down", 8s);
+  const std::chrono::duration<double> down_after = std::chrono::steady_clock::now() - froze_at;
+  const auto h = nlohmann::json::parse(follower.Get("/health").body);
+  pg.Thaw();
+  INFO("the follower went down " << down_after.count() << " s after SIGSTOP");
+  REQUIRE(went_down);
+  CHECK(h["database"]["error_kind"] == "timeout");
+  REQUIRE(follower.WaitState("up", 10s));
 }

@@ -3,6 +3,7 @@
 // of the other jobs and the catch-all. The live tests drive the real pool against real servers.
 #include "runtime/scheduler.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <deque>
 #include <stdexcept>
@@ -557,6 +558,132 @@ TEST_CASE("by traffic: 57P01 met by a job lets the compute sleep (allow_suspend)
   rig.RunFor(3s);
   CHECK(rig.state() == DbState::kUp);
   CHECK(job.runs > runs);
+}
+
+// ---- by traffic: a fleet follower's election retry (its gate statement) stands for the probe ----
+
+// A stats follower's gate (hooks.may_run_jobs) as Runtime/StatsLeader make it: never lets the
+// jobs run; when its retry is due, one statement on the probe's pool (taking `takes`, cut at
+// the context's window end like a bounded statement) with `outcome`.
+struct Follower {
+  Follower(Rig& r, std::chrono::milliseconds every) : rig(r), retry(every) {}
+  bool operator()(const JobContext& ctx) {
+    ++asked;
+    if (rig.clock.Steady() < next_try) return false;
+    next_try = rig.clock.Steady() + retry;
+    ++tries;
+    try_ticks.push_back(rig.clock.Steady());
+    ahead.push_back(ctx.window_end < SteadyPoint::max() &&
+                    ctx.window_end - ctx.started == rig.settings.probe.timeout);
+    const auto end = ctx.Bound(rig.clock.Steady() + takes);
+    const bool cut = end < rig.clock.Steady() + takes;
+    rig.clock.AdvanceTo(end);
+    rig.source.Statement(cut ? Db::kRefused : outcome);
+    return false;
+  }
+  Rig& rig;
+  std::chrono::milliseconds retry;
+  std::chrono::milliseconds takes = 2ms;
+  Db outcome = Db::kOk;
+  SteadyPoint next_try{};
+  int asked = 0, tries = 0;
+  std::vector<SteadyPoint> try_ticks;
+  std::vector<bool> ahead;  // each try bounded by now + probe.timeout (ahead of the probe)
+};
+
+TEST_CASE("by traffic: a stats follower's lock try stands for SELECT 1 at its tick",
+          "[runtime][unit][traffic][fleet]") {
+  Rig rig;
+  rig.on_target = AllJobs;
+  Follower follower(rig, 3s);
+  rig.may_run_jobs = [&](const JobContext& ctx) { return follower(ctx); };
+  FakeJob job(rig.clock, "db_stats", 1s, 5ms);  // due at every tick, never allowed to run
+  job.pool = &rig.source;
+  rig.Build({&job});
+  rig.RunFor(30s + 500ms);
+  CHECK(rig.state() == DbState::kUp);
+  CHECK(job.runs == 0);
+  const auto probes = static_cast<int>(rig.source.probe_times.size());
+  INFO("probes " << probes << ", SELECT 1 " << rig.source.selects << ", tries " << follower.tries);
+  CHECK(follower.tries >= 9);
+  // Each try ran ahead of the probe, bounded by probe.timeout, but the very first: before the
+  // first probe the database is not known to be ready, so the gate waits for the window.
+  const auto ahead = std::count(follower.ahead.begin(), follower.ahead.end(), true);
+  CHECK(ahead == follower.tries - 1);
+  CHECK_FALSE(follower.ahead.front());
+  // Every try ahead stood for its tick's probe: no SELECT 1 there, counted as by traffic.
+  CHECK(rig.source.selects + ahead == probes);
+  CHECK(Metric(rig.metrics, "pgvigil_probes_by_traffic_total") == ahead);
+  CHECK(Metric(rig.metrics, "pgvigil_probes_total{outcome=\"ok\"}") == probes);
+  CHECK(Metric(rig.metrics, "pgvigil_probe_duration_seconds_count") == rig.source.selects);
+  CHECK(MaxGap(rig.source.probe_times) <= 1s + 10ms);  // the probe keeps its cadence
+  // The gate is asked once per tick, not again in the window after the probe.
+  CHECK(follower.asked <= probes);
+
+  // POST /wake probes first: the gate, asked after it, does not stand for it.
+  const int selects = rig.source.selects;
+  follower.next_try = {};
+  rig.Wake();
+  CHECK(rig.source.selects == selects + 1);
+}
+
+TEST_CASE("by traffic: a follower's failed lock try falls back to SELECT 1",
+          "[runtime][unit][traffic][fleet]") {
+  Rig rig;
+  rig.on_target = AllJobs;
+  Follower follower(rig, 1s);       // a try at every tick
+  follower.outcome = Db::kRefused;  // an error reply
+  rig.may_run_jobs = [&](const JobContext& ctx) { return follower(ctx); };
+  FakeJob job(rig.clock, "db_stats", 1s, 5ms);
+  job.pool = &rig.source;
+  rig.Build({&job});
+  rig.RunFor(10s + 500ms);
+  CHECK(follower.tries >= 9);
+  CHECK(rig.source.selects == static_cast<int>(rig.source.probe_times.size()));
+  CHECK(Metric(rig.metrics, "pgvigil_probes_by_traffic_total") == 0);
+  CHECK(rig.state() == DbState::kUp);  // the probe statements succeed
+}
+
+// The time from the server freezing (every statement hangs to its deadline, connects refused
+// after their timeout) to `down`, with a follower trying the lock at every tick or without one.
+std::chrono::steady_clock::duration TimeToDown(bool follower_tries) {
+  Rig rig;
+  rig.settings.probe.timeout = 500ms;
+  Follower follower(rig, 1s);
+  bool frozen = false;
+  if (follower_tries) {
+    rig.on_target = AllJobs;
+    rig.may_run_jobs = [&](const JobContext& ctx) {
+      follower.takes = frozen ? 10s : 2ms;  // frozen: the try hangs until its bound
+      return follower(ctx);
+    };
+  }
+  FakeJob job(rig.clock, "db_stats", 1s, 5ms);
+  rig.Build({&job});
+  rig.RunFor(5s + 500ms);
+  REQUIRE(rig.state() == DbState::kUp);
+  const auto froze_at = rig.clock.Steady();
+  frozen = true;
+  rig.source.backoff = 500ms;
+  rig.source.script.assign(10, Db::kRefused);  // the probe statement finds it too
+  rig.source.CloseAll("frozen");
+  while (rig.state() != DbState::kDown && rig.clock.Steady() - froze_at < 30s) rig.RunFor(10ms);
+  REQUIRE(rig.state() == DbState::kDown);
+  if (follower_tries) CHECK(follower.tries >= 6);
+  return rig.clock.Steady() - froze_at;
+}
+
+TEST_CASE("by traffic: a frozen server is found as fast with a follower's try ahead of the probe",
+          "[runtime][unit][traffic][fleet]") {
+  const auto plain = TimeToDown(false);
+  const auto with_tries = TimeToDown(true);
+  INFO("down after " << std::chrono::duration<double>(plain).count() << " s without tries, "
+                     << std::chrono::duration<double>(with_tries).count() << " s with");
+  // At most the one try cut at probe.timeout (the tick after a failed probe sends no try: the
+  // database is no longer ready) and the probe interval's slack. Here connects are refused at
+  // once; live, the probe's reconnect after the try broke the session adds up to
+  // database.connect_timeout (probe_traffic_live_test: still within its 8 s bound).
+  CHECK(with_tries <= plain + 500ms + 20ms);
 }
 
 }  // namespace
