@@ -149,10 +149,10 @@ interval = "200ms"
 TEST_CASE("probe by traffic: a stats follower's lock try stands for SELECT 1; frozen, still down",
           "[live][traffic][fleet]") {
   PgServer pg;
-  AgentProcess leader(FastAgentConfig(kFleet), Env(pg.Url()));
+  AgentProcess leader(FastAgentConfig(kFleet), DbUrlEnv(pg.Url()));
   REQUIRE(leader.WaitHttp());
   REQUIRE(Eventually([&] { return Role(leader) == "leader"; }, 10s));
-  AgentProcess follower(FastAgentConfig(kFleet), Env(pg.Url()));
+  AgentProcess follower(FastAgentConfig(kFleet), DbUrlEnv(pg.Url()));
   REQUIRE(follower.WaitHttp());
   REQUIRE(Eventually([&] { return Role(follower) == "follower"; }, 10s));
   std::this_thread::sleep_for(2s);
