@@ -22,7 +22,11 @@ namespace {
 constexpr const char* kText = "text/plain; charset=utf-8";
 constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr int kMaxThreads = 64;
-constexpr int kListenBacklog = 128;
+// Connections the kernel queues before accept(): a burst larger than this drops SYNs, and the
+// client waits a 1 s retransmit (a kubelet probe's whole timeout). 128 overflowed in CI when 500
+// slowloris sockets, closed together by the request deadline, came back at once on a loaded
+// machine (worst /livez 1016 ms); net.core.somaxconn (4096 on Debian 12) caps it.
+constexpr int kListenBacklog = 1024;
 
 struct Verdict {
   bool ok = true;

@@ -224,6 +224,9 @@ def run(binary):
         if not check(ok, "the first sidecar did not become stats leader within 30s\n"
                      + fleet.log("pgvigil-0.log")):
             return
+        # /metrics' gauge moves the moment the lock is taken; /health shows the snapshot published
+        # at the end of that scheduler turn (its first collectors' run, seconds under load).
+        td.wait_for(lambda: health(ports[0])["stats_leader"]["role"] == "leader", 15)
         h = health(ports[0])["stats_leader"]
         check(h["role"] == "leader" and h["election"] == "auto",
               f"/health stats_leader of the only sidecar: {h}")
