@@ -34,10 +34,9 @@ trap 'exit 130' INT TERM
 
 # shellcheck source=bench/scale/cluster.sh
 . "$root/bench/scale/cluster.sh"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pg_port=$(free_port)
 export VIGIL_PW EXPORTER_PW
-VIGIL_PW=$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n') EXPORTER_PW=$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')
+VIGIL_PW=$(secret) EXPORTER_PW=$(secret)
 start_scale_cluster "$size" "$work" "$pg_port" || exit 2
 
 echo "| binary | probes | by traffic | gap p50 | gap p99 | gap max | interval + 50 ms |"

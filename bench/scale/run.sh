@@ -52,8 +52,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=bench/scale/cluster.sh
 . "$root/bench/scale/cluster.sh"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-secret() { od -An -N9 -tx1 /dev/urandom | tr -d ' \n'; }
 export VIGIL_PW EXPORTER_PW
 echo "pgvigil: $("$pgvigil" --version); exporter: $("$exporter" --version 2>&1 | head -1)"
 for size in ${sizes//,/ }; do
