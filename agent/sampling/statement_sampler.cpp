@@ -165,7 +165,7 @@ SamplerRunResult StatementSampler::Run(Connection& conn, SteadyTime deadline, Sy
   SamplerRunResult r = Sample(conn, deadline, now);
   // A big sample's rows, result and deltas are freed by now, but glibc keeps the pages: give
   // them back, so memory follows what is kept (baseline, history, texts), not the peak.
-  if (r.rows >= kTrimAfterRows) TrimHeapAfter(kTrimAfterBytes);
+  if (r.rows >= kTrimAfterRows) TrimHeap();
   return r;
 }
 

@@ -4,10 +4,10 @@
 
 namespace pgvigil {
 
-bool TrimHeapAfter(std::size_t handled) {
-  if (handled < kTrimAfterBytes) return false;
-  malloc_trim(0);
-  return true;
+void TrimHeap() { malloc_trim(0); }
+
+void TrimHeapAfter(std::size_t handled) {
+  if (handled >= kTrimAfterBytes) TrimHeap();
 }
 
 }  // namespace pgvigil
